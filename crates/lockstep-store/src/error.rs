@@ -1,0 +1,28 @@
+//! Errors a store reports, in terms the product understands.
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What can go wrong in a store call, independent of the backend.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write (duplicate email, name…).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// An optimistic write found a different version than the caller read.
+    #[error("version conflict on record {external_id}: expected {expected}, found {found}")]
+    VersionConflict {
+        /// The record's id as the client knows it.
+        external_id: String,
+        /// The version the caller expected.
+        expected: i64,
+        /// The version the store holds (0 when the record does not exist).
+        found: i64,
+    },
+    /// The database could not be reached or answered with an error.
+    #[error("database error: {0}")]
+    Database(String),
+    /// The stored data could not be decoded (a bug or a manual edit).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
