@@ -1,0 +1,276 @@
+//! Integration specs: what an admin configures (connector, field mapping,
+//! eligibility, grace period, max wait, retry policy), how it is validated,
+//! and the parsed [`IntegrationRules`] the planner and workers use.
+
+use std::collections::BTreeMap;
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::eligibility::{Condition, Eligibility};
+use super::mapping::FieldMapping;
+use super::retry::RetryPolicy;
+
+/// The grace period when none is configured: five minutes.
+pub const DEFAULT_GRACE_PERIOD_SECONDS: f64 = 300.0;
+/// The max wait when none is configured: an hour (or the grace period, if longer).
+pub const DEFAULT_MAX_WAIT_SECONDS: f64 = 3600.0;
+const MAX_PERIOD_SECONDS: f64 = 30.0 * 86_400.0;
+
+/// How an integration reaches its third party. The credentials are stored
+/// but never returned by the API.
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ConnectorConfig {
+    /// A SCIM 2.0 service provider (RFC 7643/7644).
+    Scim(ScimConnectorConfig),
+}
+
+/// Where a SCIM 2.0 third party lives and how to authenticate.
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScimConnectorConfig {
+    /// The SCIM base URL; `/Users` is appended.
+    pub base_url: String,
+    /// Sent as `Authorization: Bearer …`.
+    pub bearer_token: String,
+}
+
+impl std::fmt::Debug for ConnectorConfig {
+    // Credentials never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectorConfig::Scim(c) => f
+                .debug_struct("Scim")
+                .field("base_url", &c.base_url)
+                .field("bearer_token", &"<redacted>")
+                .finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ScimConnectorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScimConnectorConfig")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnectorConfig {
+    /// The third party's base URL.
+    pub fn base_url(&self) -> &str {
+        match self {
+            ConnectorConfig::Scim(c) => &c.base_url,
+        }
+    }
+
+    /// The kind, as configured.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ConnectorConfig::Scim(_) => "scim",
+        }
+    }
+}
+
+/// Everything an integration is configured with except its name and record
+/// type; this is what the store keeps as the integration's `spec`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationSettings {
+    pub connector: ConnectorConfig,
+    /// Record field path → third-party attribute path.
+    pub field_mapping: BTreeMap<String, String>,
+    /// Conditions a record must meet to be synced; empty: every record.
+    #[serde(default)]
+    pub eligibility: Vec<Condition>,
+    /// Quiet time after the last relevant change before the sync starts.
+    #[serde(default = "default_grace")]
+    pub grace_period_seconds: f64,
+    /// The longest a stream of changes may delay a sync, counted from the
+    /// first change of the quiet period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_wait_seconds: Option<f64>,
+    #[serde(default)]
+    pub retry: RetryPolicy,
+}
+
+fn default_grace() -> f64 {
+    DEFAULT_GRACE_PERIOD_SECONDS
+}
+
+/// Why an integration spec was refused: the key at fault and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct SpecError {
+    pub field: String,
+    pub message: String,
+}
+
+fn spec_error(field: &str, message: impl Into<String>) -> SpecError {
+    SpecError {
+        field: field.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Checks a record type name: lowercase letters, digits and `_`, starting with a letter.
+pub fn validate_record_type(record_type: &str) -> Result<(), SpecError> {
+    let mut chars = record_type.chars();
+    let ok = matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && record_type.len() <= 64;
+    if ok {
+        Ok(())
+    } else {
+        Err(spec_error(
+            "record_type",
+            "must be 1–64 lowercase letters, digits or `_`, starting with a letter",
+        ))
+    }
+}
+
+/// A parsed, validated integration: what the planner and the workers use.
+#[derive(Debug, Clone)]
+pub struct IntegrationRules {
+    pub id: i64,
+    pub name: String,
+    pub record_type: String,
+    pub connector: ConnectorConfig,
+    pub mapping: FieldMapping,
+    pub eligibility: Eligibility,
+    pub grace_period: Duration,
+    pub max_wait: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl IntegrationSettings {
+    /// Validates every key and parses the settings into rules.
+    pub fn parse(&self, id: i64, name: &str, record_type: &str) -> Result<IntegrationRules, SpecError> {
+        if name.trim().is_empty() || name.len() > 200 {
+            return Err(spec_error("name", "must be 1–200 characters"));
+        }
+        validate_record_type(record_type)?;
+        match &self.connector {
+            ConnectorConfig::Scim(scim) => {
+                let url = url::Url::parse(&scim.base_url)
+                    .map_err(|e| spec_error("connector.base_url", format!("not a URL: {e}")))?;
+                if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                    return Err(spec_error("connector.base_url", "must be an http or https URL with a host"));
+                }
+                if scim.bearer_token.is_empty() {
+                    return Err(spec_error("connector.bearer_token", "must not be empty"));
+                }
+            }
+        }
+        let mapping = FieldMapping::parse(&self.field_mapping)
+            .map_err(|e| spec_error("field_mapping", e.to_string()))?;
+        let eligibility = Eligibility::parse(&self.eligibility)
+            .map_err(|e| spec_error("eligibility", e.to_string()))?;
+        let grace = self.grace_period_seconds;
+        if !grace.is_finite() || !(0.0..=MAX_PERIOD_SECONDS).contains(&grace) {
+            return Err(spec_error("grace_period_seconds", "must be between 0 and 2592000 (30 days)"));
+        }
+        let max_wait = self
+            .max_wait_seconds
+            .unwrap_or_else(|| DEFAULT_MAX_WAIT_SECONDS.max(grace));
+        if !max_wait.is_finite() || max_wait < grace || max_wait > MAX_PERIOD_SECONDS {
+            return Err(spec_error(
+                "max_wait_seconds",
+                "must be at least grace_period_seconds and at most 2592000 (30 days)",
+            ));
+        }
+        self.retry.validate().map_err(|m| spec_error("retry", m))?;
+        Ok(IntegrationRules {
+            id,
+            name: name.to_owned(),
+            record_type: record_type.to_owned(),
+            connector: self.connector.clone(),
+            mapping,
+            eligibility,
+            grace_period: seconds(grace),
+            max_wait: seconds(max_wait),
+            retry: self.retry.clone(),
+        })
+    }
+}
+
+fn seconds(value: f64) -> Duration {
+    Duration::milliseconds((value * 1000.0).round() as i64)
+}
+
+impl IntegrationRules {
+    /// Parses a stored integration; a spec the current code cannot read is
+    /// reported, not panicked on.
+    pub fn from_stored(stored: &lockstep_store::Integration) -> Result<Self, SpecError> {
+        let settings: IntegrationSettings = serde_json::from_value(stored.spec.clone())
+            .map_err(|e| spec_error("spec", e.to_string()))?;
+        settings.parse(stored.id, &stored.name, &stored.record_type)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn settings(v: serde_json::Value) -> Result<IntegrationSettings, serde_json::Error> {
+        serde_json::from_value(v)
+    }
+
+    fn base() -> serde_json::Value {
+        json!({
+            "connector": {"kind": "scim", "base_url": "http://127.0.0.1:9/scim", "bearer_token": "t"},
+            "field_mapping": {"email": "userName"}
+        })
+    }
+
+    #[test]
+    fn defaults_are_five_minutes_and_an_hour() {
+        let rules = settings(base()).unwrap().parse(1, "Directory", "employee").unwrap();
+        assert_eq!(rules.grace_period, Duration::minutes(5));
+        assert_eq!(rules.max_wait, Duration::hours(1));
+    }
+
+    #[test]
+    fn fractional_grace_periods_are_allowed() {
+        let mut v = base();
+        v["grace_period_seconds"] = json!(0.5);
+        let rules = settings(v).unwrap().parse(1, "D", "employee").unwrap();
+        assert_eq!(rules.grace_period, Duration::milliseconds(500));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_at_every_level() {
+        let mut v = base();
+        v["colour"] = json!("blue");
+        assert!(settings(v).is_err());
+        let mut v = base();
+        v["connector"]["password"] = json!("x");
+        assert!(settings(v).is_err());
+        let mut v = base();
+        v["connector"]["kind"] = json!("ftp");
+        assert!(settings(v).is_err());
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        let mut v = base();
+        v["field_mapping"] = json!({"email": "emails[type eq work].value"});
+        let err = settings(v).unwrap().parse(1, "D", "employee").unwrap_err();
+        assert_eq!(err.field, "field_mapping");
+        let mut v = base();
+        v["max_wait_seconds"] = json!(10);
+        let err = settings(v).unwrap().parse(1, "D", "employee").unwrap_err();
+        assert_eq!(err.field, "max_wait_seconds");
+        let err = settings(base()).unwrap().parse(1, "D", "Employee").unwrap_err();
+        assert_eq!(err.field, "record_type");
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let s = settings(base()).unwrap();
+        assert!(!format!("{s:?}").contains("\"t\""));
+    }
+}
