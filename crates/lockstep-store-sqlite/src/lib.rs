@@ -1,1 +1,222 @@
-//! SQLite backend (being written).
+//! Lockstep's embedded store: SQLite in WAL mode, one file.
+//!
+//! SQLite allows one writer at a time, so the store keeps exactly one write
+//! connection behind a mutex and a small pool of read connections (WAL lets
+//! readers run beside the writer). Every write is a transaction begun
+//! `IMMEDIATE`, which takes the write lock up front: a record write reads
+//! the previous version and its sync states, and decides, inside the same
+//! lock, so no claim or other write can slip in between. Commits are
+//! `synchronous = FULL`: a write is on disk before it is acknowledged.
+//!
+//! rusqlite is synchronous; calls run on a blocking-capable thread (see
+//! [`blocking`]). Batching many rows into one transaction, not one round
+//! trip per row, is what makes the batch endpoint fast (PERFORMANCE-NOTES).
+
+mod codec;
+mod migrations;
+mod records;
+mod sync_states;
+mod tenants;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use lockstep_store::{
+    Admin, ClaimedSync, Integration, NewAdmin, NewIntegration, Record, RecordWrite, RecordWritten,
+    Store, StoreError, StoreResult, SyncFinish, SyncPlanner, SyncState, SyncStatus, Tenant,
+    Timestamp,
+};
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::Notify;
+
+/// The embedded SQLite store.
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    path: String,
+    signal: Arc<Notify>,
+}
+
+/// Runs blocking database work. On a multi-threaded runtime the worker
+/// thread is handed over with `block_in_place` so other tasks keep running;
+/// on a current-thread runtime (unit tests) it runs inline. Unlike
+/// `spawn_blocking`, this lets the closure borrow (the planner is a borrow).
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+pub(crate) fn db_error(error: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(e, message) = &error {
+        if e.code == rusqlite::ErrorCode::ConstraintViolation {
+            return StoreError::Conflict(message.clone().unwrap_or_else(|| error.to_string()));
+        }
+    }
+    StoreError::Database(error.to_string())
+}
+
+fn open_connection(path: &str) -> StoreResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(db_error)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA busy_timeout = 10000;
+         PRAGMA foreign_keys = ON;
+         PRAGMA cache_size = -65536;
+         PRAGMA temp_store = MEMORY;",
+    )
+    .map_err(db_error)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path`.
+    pub async fn open(path: &str) -> StoreResult<Self> {
+        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::Database(format!("creating {}: {e}", parent.display())))?;
+        }
+        let writer = blocking(|| open_connection(path))?;
+        Ok(Self {
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+            path: path.to_owned(),
+            signal: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Runs `f` with the write connection.
+    fn write<R>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<R>) -> StoreResult<R> {
+        blocking(|| {
+            let mut conn = self.writer.lock().map_err(|_| StoreError::Database("the write connection was poisoned".into()))?;
+            f(&mut conn)
+        })
+    }
+
+    /// Runs `f` with a read connection from the pool (opening one if none is idle).
+    fn read<R>(&self, f: impl FnOnce(&Connection) -> StoreResult<R>) -> StoreResult<R> {
+        blocking(|| {
+            let idle = self.readers.lock().ok().and_then(|mut pool| pool.pop());
+            let conn = match idle {
+                Some(conn) => conn,
+                None => open_connection(&self.path)?,
+            };
+            let result = f(&conn);
+            if let Ok(mut pool) = self.readers.lock() {
+                if pool.len() < 8 {
+                    pool.push(conn);
+                }
+            }
+            result
+        })
+    }
+
+    fn wake_workers(&self) {
+        self.signal.notify_waiters();
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> StoreResult<()> {
+        self.write(migrations::apply)
+    }
+
+    fn work_signal(&self) -> Arc<Notify> {
+        self.signal.clone()
+    }
+
+    async fn create_tenant(&self, name: &str, admin: NewAdmin, now: Timestamp) -> StoreResult<(Tenant, Admin)> {
+        self.write(|conn| tenants::create_tenant(conn, name, admin, now))
+    }
+
+    async fn get_tenant(&self, tenant_id: i64) -> StoreResult<Option<Tenant>> {
+        self.read(|conn| tenants::get_tenant(conn, tenant_id))
+    }
+
+    async fn create_admin(&self, tenant_id: i64, admin: NewAdmin, now: Timestamp) -> StoreResult<Admin> {
+        self.write(|conn| tenants::create_admin(conn, tenant_id, admin, now))
+    }
+
+    async fn list_admins(&self, tenant_id: i64) -> StoreResult<Vec<Admin>> {
+        self.read(|conn| tenants::list_admins(conn, tenant_id))
+    }
+
+    async fn admin_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<Admin>> {
+        self.read(|conn| tenants::admin_by_token_hash(conn, token_hash))
+    }
+
+    async fn create_integration(&self, tenant_id: i64, integration: NewIntegration, now: Timestamp) -> StoreResult<Integration> {
+        self.write(|conn| tenants::create_integration(conn, tenant_id, integration, now))
+    }
+
+    async fn get_integration(&self, tenant_id: i64, integration_id: i64) -> StoreResult<Option<Integration>> {
+        self.read(|conn| tenants::get_integration(conn, tenant_id, integration_id))
+    }
+
+    async fn list_integrations(&self, tenant_id: i64) -> StoreResult<Vec<Integration>> {
+        self.read(|conn| tenants::list_integrations(conn, tenant_id))
+    }
+
+    async fn update_integration(&self, tenant_id: i64, integration_id: i64, integration: NewIntegration, now: Timestamp) -> StoreResult<Option<Integration>> {
+        self.write(|conn| tenants::update_integration(conn, tenant_id, integration_id, integration, now))
+    }
+
+    async fn delete_integration(&self, tenant_id: i64, integration_id: i64) -> StoreResult<bool> {
+        self.write(|conn| tenants::delete_integration(conn, tenant_id, integration_id))
+    }
+
+    async fn write_records(&self, tenant_id: i64, record_type: &str, writes: Vec<RecordWrite>, planner: &dyn SyncPlanner, now: Timestamp) -> StoreResult<Vec<RecordWritten>> {
+        let (written, planned_work) = self.write(|conn| records::write_records(conn, tenant_id, record_type, writes, planner, now))?;
+        if planned_work {
+            self.wake_workers();
+        }
+        Ok(written)
+    }
+
+    async fn get_record(&self, tenant_id: i64, record_type: &str, external_id: &str) -> StoreResult<Option<Record>> {
+        self.read(|conn| records::get_live(conn, tenant_id, record_type, external_id))
+    }
+
+    async fn list_records(&self, tenant_id: i64, record_type: &str, after_id: Option<i64>, limit: u32) -> StoreResult<Vec<Record>> {
+        self.read(|conn| records::list(conn, tenant_id, record_type, after_id, limit))
+    }
+
+    async fn sync_states_for_records(&self, tenant_id: i64, record_ids: &[i64]) -> StoreResult<Vec<SyncState>> {
+        self.read(|conn| sync_states::for_records(conn, tenant_id, record_ids))
+    }
+
+    async fn retry_failed(&self, tenant_id: i64, record_id: i64, integration_id: Option<i64>, due_at: Timestamp) -> StoreResult<u64> {
+        let moved = self.write(|conn| sync_states::retry_failed(conn, tenant_id, record_id, integration_id, due_at))?;
+        if moved > 0 {
+            self.wake_workers();
+        }
+        Ok(moved)
+    }
+
+    async fn claim_due_syncs(&self, now: Timestamp, lease_until: Timestamp, limit: u32) -> StoreResult<Vec<ClaimedSync>> {
+        self.write(|conn| sync_states::claim_due(conn, now, lease_until, limit))
+    }
+
+    async fn finish_syncs(&self, finishes: Vec<SyncFinish>) -> StoreResult<Vec<bool>> {
+        let applied = self.write(|conn| sync_states::finish(conn, &finishes))?;
+        if applied.iter().any(|a| *a) {
+            self.wake_workers();
+        }
+        Ok(applied)
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<Timestamp>> {
+        self.read(sync_states::next_due_at)
+    }
+
+    async fn sync_status_counts(&self) -> StoreResult<Vec<(SyncStatus, i64)>> {
+        self.read(sync_states::status_counts)
+    }
+}

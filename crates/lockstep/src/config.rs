@@ -1,1 +1,198 @@
-//! Config (being written).
+//! Typed configuration: defaults (the commented `config.default.toml`,
+//! embedded in the binary) < an optional file < `LOCKSTEP_*` environment
+//! variables. Parsed and validated once, at start.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer};
+
+/// The defaults, with a comment on every key; `lockstep config` prints them.
+pub const DEFAULT_CONFIG: &str = include_str!("../config.default.toml");
+
+/// Everything Lockstep can be configured with.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `sqlite://PATH` or `postgres://…`.
+    pub database_url: String,
+    /// The HTTP API's address.
+    pub listen: SocketAddr,
+    /// The token that may create tenants; `None` disables tenant creation over HTTP.
+    #[serde(default)]
+    pub operator_token: Option<String>,
+    /// CIDRs outbound requests may reach even though they are private.
+    #[serde(deserialize_with = "cidr_list")]
+    pub outbound_allow: Vec<IpNet>,
+    /// The largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+    pub outbound: OutboundConfig,
+    pub worker: WorkerConfig,
+}
+
+/// Timeouts of requests to third parties.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundConfig {
+    pub connect_timeout_seconds: f64,
+    pub request_timeout_seconds: f64,
+}
+
+/// The write-sync workers of this process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    pub enabled: bool,
+    pub concurrency: usize,
+    pub batch_size: u32,
+    pub lease_seconds: f64,
+    pub idle_poll_seconds: f64,
+}
+
+impl std::fmt::Debug for Config {
+    // The operator token and the database password stay out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("listen", &self.listen)
+            .field("operator_token", &self.operator_token.as_ref().map(|_| "<redacted>"))
+            .field("outbound_allow", &self.outbound_allow)
+            .field("body_limit_bytes", &self.body_limit_bytes)
+            .field("outbound", &self.outbound)
+            .field("worker", &self.worker)
+            .finish()
+    }
+}
+
+/// A database URL with its password replaced, for logs.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("redacted"));
+            url.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+/// Accepts a list of CIDRs or one comma-separated string (as the environment gives it).
+fn cidr_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        List(Vec<String>),
+        One(String),
+    }
+    let items = match Raw::deserialize(deserializer)? {
+        Raw::List(items) => items,
+        Raw::One(s) => s.split(',').map(str::to_owned).collect(),
+    };
+    items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| serde::de::Error::custom(format!("`{s}` is not a CIDR (e.g. 127.0.0.0/8)")))
+        })
+        .collect()
+}
+
+impl Config {
+    /// Loads defaults < `file` < `LOCKSTEP_*` environment, and validates.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::new().merge(Toml::string(DEFAULT_CONFIG));
+        if let Some(file) = file {
+            anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("LOCKSTEP_").split("__"));
+        Self::from_figment(figment)
+    }
+
+    /// The defaults alone, for tests and the demo, which then adjust fields.
+    pub fn defaults() -> Self {
+        Self::from_figment(Figment::new().merge(Toml::string(DEFAULT_CONFIG)))
+            .expect("the embedded defaults are valid")
+    }
+
+    fn from_figment(figment: Figment) -> anyhow::Result<Self> {
+        let config: Config = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.database_url.starts_with("sqlite:") || self.database_url.starts_with("postgres:") || self.database_url.starts_with("postgresql:"),
+            "database_url must start with sqlite:// or postgres://"
+        );
+        anyhow::ensure!(self.worker.concurrency >= 1, "worker.concurrency must be at least 1");
+        anyhow::ensure!(self.worker.batch_size >= 1, "worker.batch_size must be at least 1");
+        for (name, v) in [
+            ("worker.lease_seconds", self.worker.lease_seconds),
+            ("worker.idle_poll_seconds", self.worker.idle_poll_seconds),
+            ("outbound.connect_timeout_seconds", self.outbound.connect_timeout_seconds),
+            ("outbound.request_timeout_seconds", self.outbound.request_timeout_seconds),
+        ] {
+            anyhow::ensure!(v.is_finite() && v > 0.0, "{name} must be a positive number of seconds");
+        }
+        if let Some(token) = &self.operator_token {
+            anyhow::ensure!(token.len() >= 16, "operator_token must be at least 16 characters");
+        }
+        anyhow::ensure!(self.body_limit_bytes >= 1024, "body_limit_bytes must be at least 1024");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_are_embedded_sqlite() {
+        let c = Config::defaults();
+        assert!(c.database_url.starts_with("sqlite://"));
+        assert!(c.worker.enabled);
+        assert!(c.outbound_allow.is_empty());
+    }
+
+    #[test]
+    fn environment_overrides_file_and_lists_are_comma_separated() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("l.toml", "listen = \"127.0.0.1:9999\"\n[worker]\nconcurrency = 3\n")?;
+            jail.set_env("LOCKSTEP_OUTBOUND_ALLOW", "127.0.0.0/8, ::1/128");
+            jail.set_env("LOCKSTEP_WORKER__CONCURRENCY", "7");
+            let c = Config::load(Some(Path::new("l.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen.port(), 9999);
+            assert_eq!(c.worker.concurrency, 7);
+            assert_eq!(c.outbound_allow.len(), 2);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_their_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LOCKSTEP_OUTBOUND_ALLOW", "localhost");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("not a CIDR"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let mut c = Config::defaults();
+        c.operator_token = Some("super-secret-operator-token".into());
+        c.database_url = "postgres://u:pw@127.0.0.1/db".into();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("super-secret") && !shown.contains(":pw@"), "{shown}");
+    }
+}

@@ -8,6 +8,7 @@
 //! Nothing but the store holds state, so any number of processes can share
 //! one PostgreSQL.
 
+pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -16,4 +17,7 @@ pub mod domain;
 pub mod engine;
 pub mod http;
 pub mod sandbox;
+pub mod store;
 pub mod telemetry;
+
+pub use app::{App, AppState};

@@ -1,1 +1,11 @@
-//! engine (being written).
+//! The engine: the services and workers between the API and the store.
+//!
+//! - [`records`] writes records and the sync states they imply (one
+//!   transaction, planned by [`crate::domain::planner`]) and builds a
+//!   record's sync view.
+//! - [`write_sync`] is the worker that claims due syncs and pushes them
+//!   through connectors.
+
+pub mod connectors;
+pub mod records;
+pub mod write_sync;

@@ -1,0 +1,186 @@
+//! Records and the one transaction that writes them with the sync states
+//! they imply.
+
+use std::collections::HashMap;
+
+use lockstep_store::{
+    PlannedSync, Record, RecordWrite, RecordWritten, StoreError, StoreResult, SyncPlanner,
+    SyncState, Timestamp,
+};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+
+use crate::codec::{ms, record, sync_state, RECORD_COLUMNS, STATE_COLUMNS};
+use crate::db_error;
+
+/// Writes a batch in one `IMMEDIATE` transaction (the write lock is taken
+/// before the first read, so what the planner sees cannot change before the
+/// commit). Returns the results and whether any sync became pending.
+pub fn write_records(
+    conn: &mut Connection,
+    tenant_id: i64,
+    record_type: &str,
+    writes: Vec<RecordWrite>,
+    planner: &dyn SyncPlanner,
+    now: Timestamp,
+) -> StoreResult<(Vec<RecordWritten>, bool)> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_error)?;
+    // What this batch has written so far, so a repeated id sees its
+    // predecessor in the batch rather than the committed row.
+    let mut seen: HashMap<String, (Option<Record>, Vec<SyncState>)> = HashMap::new();
+    let mut results = Vec::with_capacity(writes.len());
+    let mut planned_work = false;
+    for write in writes {
+        let (previous, states) = match seen.remove(&write.external_id) {
+            Some(known) => known,
+            None => {
+                let previous = load(&tx, tenant_id, record_type, &write.external_id)?;
+                let states = match &previous {
+                    Some(r) => states_of(&tx, r.id)?,
+                    None => Vec::new(),
+                };
+                (previous, states)
+            }
+        };
+        let live = previous.as_ref().filter(|r| r.deleted_at.is_none());
+        if let Some(expected) = write.expected_version {
+            let found = live.map_or(0, |r| r.version);
+            if found != expected {
+                return Err(StoreError::VersionConflict { external_id: write.external_id, expected, found });
+            }
+        }
+        let plan = planner.plan(previous.as_ref(), write.fields.as_ref(), &states);
+        let noop = match (&write.fields, live) {
+            (Some(_), Some(_)) => plan.changed_fields.is_empty(),
+            // Deleting what is not there changes nothing.
+            (None, None) => true,
+            _ => false,
+        };
+        if noop {
+            let record = previous.clone().unwrap_or_else(|| absent(tenant_id, record_type, &write.external_id, now));
+            results.push(RecordWritten { record, created: false, changed_fields: Vec::new(), affected_integrations: Vec::new() });
+            seen.insert(write.external_id, (previous, states));
+            continue;
+        }
+        let stored = store_record(&tx, tenant_id, record_type, &write, previous.as_ref(), now)?;
+        let mut affected = Vec::with_capacity(plan.syncs.len());
+        for sync in &plan.syncs {
+            apply_sync(&tx, tenant_id, stored.id, sync, now)?;
+            planned_work |= matches!(sync, PlannedSync::Pending { .. });
+            affected.push(sync.integration_id());
+        }
+        let states = if affected.is_empty() { states } else { states_of(&tx, stored.id)? };
+        results.push(RecordWritten {
+            record: stored.clone(),
+            created: live.is_none() && write.fields.is_some(),
+            changed_fields: plan.changed_fields,
+            affected_integrations: affected,
+        });
+        seen.insert(write.external_id, (Some(stored), states));
+    }
+    tx.commit().map_err(db_error)?;
+    Ok((results, planned_work))
+}
+
+/// What a delete of a record that never existed answers: nothing stored, id 0.
+fn absent(tenant_id: i64, record_type: &str, external_id: &str, now: Timestamp) -> Record {
+    Record {
+        id: 0,
+        tenant_id,
+        record_type: record_type.to_owned(),
+        external_id: external_id.to_owned(),
+        fields: serde_json::json!({}),
+        version: 0,
+        created_at: now,
+        updated_at: now,
+        deleted_at: Some(now),
+    }
+}
+
+fn load(tx: &Transaction<'_>, tenant_id: i64, record_type: &str, external_id: &str) -> StoreResult<Option<Record>> {
+    tx.prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM records WHERE tenant_id = ?1 AND record_type = ?2 AND external_id = ?3"))
+        .and_then(|mut stmt| stmt.query_row(params![tenant_id, record_type, external_id], record).optional())
+        .map_err(db_error)
+}
+
+fn states_of(tx: &Transaction<'_>, record_id: i64) -> StoreResult<Vec<SyncState>> {
+    let mut stmt = tx
+        .prepare_cached(&format!("SELECT {STATE_COLUMNS} FROM sync_states WHERE record_id = ?1"))
+        .map_err(db_error)?;
+    let rows = stmt.query_map([record_id], sync_state).map_err(db_error)?;
+    rows.collect::<Result<_, _>>().map_err(db_error)
+}
+
+fn store_record(
+    tx: &Transaction<'_>,
+    tenant_id: i64,
+    record_type: &str,
+    write: &RecordWrite,
+    previous: Option<&Record>,
+    now: Timestamp,
+) -> StoreResult<Record> {
+    let deleted_at = write.fields.is_none().then_some(ms(now));
+    match previous {
+        Some(prev) => {
+            // A delete keeps the last fields, so the deactivation knows whom it is about.
+            let fields = write.fields.as_ref().unwrap_or(&prev.fields).to_string();
+            tx.prepare_cached(&format!(
+                "UPDATE records SET fields = ?2, version = version + 1, updated_at = ?3, deleted_at = ?4 WHERE id = ?1 RETURNING {RECORD_COLUMNS}"
+            ))
+            .and_then(|mut stmt| stmt.query_row(params![prev.id, fields, ms(now), deleted_at], record))
+            .map_err(db_error)
+        }
+        None => {
+            let fields = write.fields.as_ref().map(|f| f.to_string()).unwrap_or_else(|| "{}".into());
+            tx.prepare_cached(&format!(
+                "INSERT INTO records (tenant_id, record_type, external_id, fields, version, created_at, updated_at, deleted_at)
+                 VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5, ?6) RETURNING {RECORD_COLUMNS}"
+            ))
+            .and_then(|mut stmt| stmt.query_row(params![tenant_id, record_type, write.external_id, fields, ms(now), deleted_at], record))
+            .map_err(db_error)
+        }
+    }
+}
+
+fn apply_sync(tx: &Transaction<'_>, tenant_id: i64, record_id: i64, sync: &PlannedSync, now: Timestamp) -> StoreResult<()> {
+    match sync {
+        PlannedSync::Pending { integration_id, due_at, pending_since } => tx
+            .prepare_cached(
+                "INSERT INTO sync_states (record_id, integration_id, tenant_id, status, due_at, pending_since, updated_at)
+                 VALUES (?1, ?2, ?3, 'sync_pending', ?4, ?5, ?6)
+                 ON CONFLICT (record_id, integration_id) DO UPDATE SET
+                    status = 'sync_pending', due_at = excluded.due_at, pending_since = excluded.pending_since,
+                    attempts = 0, changed_during_sync = 0, updated_at = excluded.updated_at",
+            )
+            .and_then(|mut stmt| stmt.execute(params![record_id, integration_id, tenant_id, ms(*due_at), ms(*pending_since), ms(now)])),
+        PlannedSync::ChangedDuringSync { integration_id } => tx
+            .prepare_cached(
+                "UPDATE sync_states SET changed_during_sync = 1, updated_at = ?3
+                 WHERE record_id = ?1 AND integration_id = ?2 AND status = 'syncing'",
+            )
+            .and_then(|mut stmt| stmt.execute(params![record_id, integration_id, ms(now)])),
+    }
+    .map(|_| ())
+    .map_err(db_error)
+}
+
+pub fn get_live(conn: &Connection, tenant_id: i64, record_type: &str, external_id: &str) -> StoreResult<Option<Record>> {
+    conn.prepare_cached(&format!(
+        "SELECT {RECORD_COLUMNS} FROM records WHERE tenant_id = ?1 AND record_type = ?2 AND external_id = ?3 AND deleted_at IS NULL"
+    ))
+    .and_then(|mut stmt| stmt.query_row(params![tenant_id, record_type, external_id], record).optional())
+    .map_err(db_error)
+}
+
+pub fn list(conn: &Connection, tenant_id: i64, record_type: &str, after_id: Option<i64>, limit: u32) -> StoreResult<Vec<Record>> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records
+             WHERE tenant_id = ?1 AND record_type = ?2 AND id > ?3 AND deleted_at IS NULL
+             ORDER BY id LIMIT ?4"
+        ))
+        .map_err(db_error)?;
+    let rows = stmt
+        .query_map(params![tenant_id, record_type, after_id.unwrap_or(0), limit], record)
+        .map_err(db_error)?;
+    rows.collect::<Result<_, _>>().map_err(db_error)
+}

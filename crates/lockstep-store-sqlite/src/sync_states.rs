@@ -1,0 +1,147 @@
+//! The scheduler's side of the store: claiming due syncs under a lease and
+//! finishing them, fenced by the claim.
+
+use lockstep_store::{ClaimedSync, Record, StoreResult, SyncFinish, SyncOutcome, SyncState, SyncStatus, Timestamp};
+use rusqlite::{params, Connection, TransactionBehavior};
+
+use crate::codec::{id_list, ms, opt_time, record, sync_state, RECORD_COLUMNS, STATE_COLUMNS};
+use crate::db_error;
+
+pub fn for_records(conn: &Connection, tenant_id: i64, record_ids: &[i64]) -> StoreResult<Vec<SyncState>> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {STATE_COLUMNS} FROM sync_states
+             WHERE tenant_id = ?1 AND record_id IN (SELECT value FROM json_each(?2))
+             ORDER BY record_id, integration_id"
+        ))
+        .map_err(db_error)?;
+    let rows = stmt.query_map(params![tenant_id, id_list(record_ids)], sync_state).map_err(db_error)?;
+    rows.collect::<Result<_, _>>().map_err(db_error)
+}
+
+pub fn retry_failed(conn: &mut Connection, tenant_id: i64, record_id: i64, integration_id: Option<i64>, due_at: Timestamp) -> StoreResult<u64> {
+    conn.execute(
+        "UPDATE sync_states SET status = 'sync_pending', due_at = ?4, pending_since = ?4, attempts = 0, updated_at = ?4
+         WHERE tenant_id = ?1 AND record_id = ?2 AND (?3 IS NULL OR integration_id = ?3) AND status = 'sync_failed'",
+        params![tenant_id, record_id, integration_id, ms(due_at)],
+    )
+    .map(|n| n as u64)
+    .map_err(db_error)
+}
+
+/// Claims due work in one statement: pending states whose grace period is
+/// over, and syncing states whose lease (or retry time) has passed. The
+/// claim number grows, so a worker whose lease expired can no longer finish.
+pub fn claim_due(conn: &mut Connection, now: Timestamp, lease_until: Timestamp, limit: u32) -> StoreResult<Vec<ClaimedSync>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_error)?;
+    let states: Vec<SyncState> = {
+        let mut stmt = tx
+            .prepare_cached(&format!(
+                "UPDATE sync_states SET
+                    status = 'syncing',
+                    claim = claim + 1,
+                    attempts = attempts + 1,
+                    changed_during_sync = CASE WHEN status = 'sync_pending' THEN 0 ELSE changed_during_sync END,
+                    due_at = ?2,
+                    updated_at = ?1
+                 WHERE (record_id, integration_id) IN (
+                    SELECT record_id, integration_id FROM sync_states
+                    WHERE status IN ('sync_pending', 'syncing') AND due_at <= ?1
+                    ORDER BY due_at LIMIT ?3)
+                 RETURNING {STATE_COLUMNS}"
+            ))
+            .map_err(db_error)?;
+        let rows = stmt.query_map(params![ms(now), ms(lease_until), limit], sync_state).map_err(db_error)?;
+        rows.collect::<Result<_, _>>().map_err(db_error)?
+    };
+    let ids: Vec<i64> = states.iter().map(|s| s.record_id).collect();
+    let records: Vec<Record> = {
+        let mut stmt = tx
+            .prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM records WHERE id IN (SELECT value FROM json_each(?1))"))
+            .map_err(db_error)?;
+        let rows = stmt.query_map([id_list(&ids)], record).map_err(db_error)?;
+        rows.collect::<Result<_, _>>().map_err(db_error)?
+    };
+    tx.commit().map_err(db_error)?;
+    let by_id: std::collections::HashMap<i64, Record> = records.into_iter().map(|r| (r.id, r)).collect();
+    Ok(states
+        .into_iter()
+        .filter_map(|state| by_id.get(&state.record_id).cloned().map(|record| ClaimedSync { state, record }))
+        .collect())
+}
+
+/// Applies finishes in one transaction; each only if its claim still holds.
+pub fn finish(conn: &mut Connection, finishes: &[SyncFinish]) -> StoreResult<Vec<bool>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_error)?;
+    let mut applied = Vec::with_capacity(finishes.len());
+    for f in finishes {
+        let key = (f.record_id, f.integration_id, f.claim);
+        let changed = match &f.outcome {
+            // A change that arrived during the sync starts a new grace period.
+            SyncOutcome::Synced { remote_id } => tx
+                .prepare_cached(
+                    "UPDATE sync_states SET
+                        status = CASE WHEN changed_during_sync = 1 THEN 'sync_pending' ELSE 'synced' END,
+                        due_at = CASE WHEN changed_during_sync = 1 THEN ?5 ELSE NULL END,
+                        pending_since = CASE WHEN changed_during_sync = 1 THEN ?4 ELSE NULL END,
+                        attempts = CASE WHEN changed_during_sync = 1 THEN 0 ELSE attempts END,
+                        changed_during_sync = 0,
+                        last_synced_at = ?4, errors = '[]', remote_id = COALESCE(?6, remote_id), updated_at = ?4
+                     WHERE record_id = ?1 AND integration_id = ?2 AND claim = ?3 AND status = 'syncing'",
+                )
+                .and_then(|mut s| s.execute(params![key.0, key.1, key.2, ms(f.now), ms(f.repending_due_at), remote_id])),
+            SyncOutcome::Failed { errors } => tx
+                .prepare_cached(
+                    "UPDATE sync_states SET
+                        status = CASE WHEN changed_during_sync = 1 THEN 'sync_pending' ELSE 'sync_failed' END,
+                        due_at = CASE WHEN changed_during_sync = 1 THEN ?5 ELSE NULL END,
+                        pending_since = CASE WHEN changed_during_sync = 1 THEN ?4 ELSE NULL END,
+                        attempts = CASE WHEN changed_during_sync = 1 THEN 0 ELSE attempts END,
+                        changed_during_sync = 0,
+                        errors = ?6, updated_at = ?4
+                     WHERE record_id = ?1 AND integration_id = ?2 AND claim = ?3 AND status = 'syncing'",
+                )
+                .and_then(|mut s| {
+                    let errors = serde_json::to_string(errors).expect("errors serialise");
+                    s.execute(params![key.0, key.1, key.2, ms(f.now), ms(f.repending_due_at), errors])
+                }),
+            SyncOutcome::Retry { at, errors } => tx
+                .prepare_cached(
+                    "UPDATE sync_states SET due_at = ?5, errors = ?6, updated_at = ?4
+                     WHERE record_id = ?1 AND integration_id = ?2 AND claim = ?3 AND status = 'syncing'",
+                )
+                .and_then(|mut s| {
+                    let errors = serde_json::to_string(errors).expect("errors serialise");
+                    s.execute(params![key.0, key.1, key.2, ms(f.now), ms(*at), errors])
+                }),
+        }
+        .map_err(db_error)?;
+        applied.push(changed > 0);
+    }
+    tx.commit().map_err(db_error)?;
+    Ok(applied)
+}
+
+pub fn next_due_at(conn: &Connection) -> StoreResult<Option<Timestamp>> {
+    let min: Option<i64> = conn
+        .query_row("SELECT MIN(due_at) FROM sync_states WHERE status IN ('sync_pending', 'syncing')", [], |r| r.get(0))
+        .map_err(db_error)?;
+    opt_time(min).map_err(db_error)
+}
+
+pub fn status_counts(conn: &Connection) -> StoreResult<Vec<(SyncStatus, i64)>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT status, COUNT(*) FROM sync_states GROUP BY status ORDER BY status")
+        .map_err(db_error)?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .map_err(db_error)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (status, count) = row.map_err(db_error)?;
+        if let Some(status) = SyncStatus::parse(&status) {
+            out.push((status, count));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,139 @@
+//! Record writes and the sync view, shared by the API, the demo and the
+//! benchmarks.
+//!
+//! A write loads the tenant's integrations for the record type, and the store
+//! applies the record and the sync states the planner decides in one
+//! transaction: either both are durable or neither is.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use lockstep_store::{Integration, Record, RecordWrite, RecordWritten, StoreError, SyncError, SyncState, SyncStatus};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::badge::badge;
+use crate::domain::integration::IntegrationRules;
+use crate::domain::planner::RecordPlanner;
+use crate::AppState;
+
+/// The parsed integrations of a tenant for one record type. A stored spec
+/// the code cannot parse is skipped with a warning rather than blocking
+/// every write of the tenant.
+pub async fn integrations_for(state: &AppState, tenant_id: i64, record_type: &str) -> Result<Vec<IntegrationRules>, StoreError> {
+    let all = state.store.list_integrations(tenant_id).await?;
+    Ok(parse_integrations(all.iter().filter(|i| i.record_type == record_type)))
+}
+
+fn parse_integrations<'a>(stored: impl Iterator<Item = &'a Integration>) -> Vec<IntegrationRules> {
+    stored
+        .filter_map(|i| match IntegrationRules::from_stored(i) {
+            Ok(rules) => Some(rules),
+            Err(error) => {
+                tracing::warn!(integration_id = i.id, %error, "skipping an integration whose spec cannot be read");
+                None
+            }
+        })
+        .collect()
+}
+
+/// Writes a batch of records of one type and the sync states they imply.
+pub async fn write_records(
+    state: &AppState,
+    tenant_id: i64,
+    record_type: &str,
+    writes: Vec<RecordWrite>,
+) -> Result<Vec<RecordWritten>, StoreError> {
+    let integrations = integrations_for(state, tenant_id, record_type).await?;
+    let planner = RecordPlanner { now: state.clock.now(), integrations: &integrations };
+    let written = state
+        .store
+        .write_records(tenant_id, record_type, writes, &planner, planner.now)
+        .await?;
+    state.metrics.record_writes.inc_by(written.len() as u64);
+    Ok(written)
+}
+
+/// A record's sync state in one integration, as the record page shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IntegrationSync {
+    pub integration_id: i64,
+    pub name: String,
+    /// `sync_pending`, `syncing`, `synced` or `sync_failed`.
+    #[schema(value_type = String)]
+    pub status: SyncStatus,
+    /// When a pending sync will start.
+    pub sync_starts_at: Option<DateTime<Utc>>,
+    pub last_synced_at: Option<DateTime<Utc>>,
+    /// Attempts made by the current (or last) sync.
+    pub attempts: i32,
+    /// The third party's errors (on `sync_failed`; on `syncing`, the last
+    /// transient error that is being retried).
+    #[schema(value_type = Vec<Object>)]
+    pub errors: Vec<SyncError>,
+}
+
+/// One entry of the status badge.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BadgeEntryView {
+    #[schema(value_type = String)]
+    pub status: SyncStatus,
+    pub integration_ids: Vec<i64>,
+}
+
+/// The `sync` object of a record.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SyncView {
+    /// The statuses present, most important first.
+    pub badge: Vec<BadgeEntryView>,
+    pub integrations: Vec<IntegrationSync>,
+    /// Record field → the integrations that sync it.
+    pub fields: BTreeMap<String, Vec<i64>>,
+}
+
+/// Builds the sync view of each record from its states and the integrations.
+pub fn sync_views(records: &[Record], states: &[SyncState], integrations: &[IntegrationRules]) -> Vec<SyncView> {
+    records
+        .iter()
+        .map(|record| {
+            let mine: Vec<&SyncState> = states.iter().filter(|s| s.record_id == record.id).collect();
+            let integrations_view: Vec<IntegrationSync> = integrations
+                .iter()
+                .filter_map(|rules| {
+                    let s = mine.iter().find(|s| s.integration_id == rules.id)?;
+                    Some(IntegrationSync {
+                        integration_id: rules.id,
+                        name: rules.name.clone(),
+                        status: s.status,
+                        sync_starts_at: (s.status == SyncStatus::Pending).then_some(s.due_at).flatten(),
+                        last_synced_at: s.last_synced_at,
+                        attempts: s.attempts,
+                        errors: match s.status {
+                            SyncStatus::Failed | SyncStatus::Syncing => s.errors.clone(),
+                            _ => Vec::new(),
+                        },
+                    })
+                })
+                .collect();
+            let badge = badge(integrations_view.iter().map(|i| (i.integration_id, i.status)))
+                .into_iter()
+                .map(|e| BadgeEntryView { status: e.status, integration_ids: e.integration_ids })
+                .collect();
+            let mut fields: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+            for rules in integrations.iter().filter(|r| r.eligibility.admits(&record.fields)) {
+                for mapped in &rules.mapping.fields {
+                    fields.entry(mapped.source.as_str().to_owned()).or_default().push(rules.id);
+                }
+            }
+            SyncView { badge, integrations: integrations_view, fields }
+        })
+        .collect()
+}
+
+/// The sync views of records of one type, loading what they need.
+pub async fn load_sync_views(state: &AppState, tenant_id: i64, record_type: &str, records: &[Record]) -> Result<Vec<SyncView>, StoreError> {
+    let integrations = integrations_for(state, tenant_id, record_type).await?;
+    let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
+    let states = state.store.sync_states_for_records(tenant_id, &ids).await?;
+    Ok(sync_views(records, &states, &integrations))
+}

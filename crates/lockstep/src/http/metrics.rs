@@ -1,0 +1,79 @@
+//! Prometheus metrics: one registry per app (so tests can run several apps
+//! in one process), rendered in the text exposition format at `/metrics`.
+
+use std::sync::Mutex;
+
+use prometheus_client::encoding::{text::encode, EncodeLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Labels of a finished sync attempt.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SyncLabels {
+    /// `synced`, `failed`, `retry` or `fenced` (a stale claim's result, dropped).
+    pub outcome: String,
+}
+
+/// Labels of an HTTP request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: String,
+    /// The matched route template, e.g. `/v1/records/{type}/{id}`.
+    pub route: String,
+    pub status: u16,
+}
+
+/// Labels of the sync-state gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    pub status: String,
+}
+
+/// Every metric Lockstep exports.
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    pub syncs: Family<SyncLabels, Counter>,
+    pub push_seconds: Histogram,
+    pub record_writes: Counter,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub sync_states: Family<StatusLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("lockstep");
+        let syncs = Family::<SyncLabels, Counter>::default();
+        registry.register("syncs", "Sync attempts by outcome", syncs.clone());
+        let push_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 14));
+        registry.register("push_seconds", "Time a push to a third party took", push_seconds.clone());
+        let record_writes = Counter::default();
+        registry.register("record_writes", "Record writes stored", record_writes.clone());
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register("http_requests", "HTTP requests served", http_requests.clone());
+        let sync_states = Family::<StatusLabels, Gauge>::default();
+        registry.register("sync_states", "Sync states by status (at scrape time)", sync_states.clone());
+        Self { registry: Mutex::new(registry), syncs, push_seconds, record_writes, http_requests, sync_states }
+    }
+
+    /// Counts one finished sync attempt.
+    pub fn sync_finished(&self, outcome: &str) {
+        self.syncs.get_or_create(&SyncLabels { outcome: outcome.to_owned() }).inc();
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let registry = self.registry.lock().expect("metrics registry lock");
+        encode(&mut out, &registry).expect("writing to a String cannot fail");
+        out
+    }
+}
