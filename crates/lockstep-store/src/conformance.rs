@@ -1,1 +1,125 @@
-//! The conformance suite every backend must pass (being written).
+//! The conformance suite: the executable specification of [`Store`].
+//!
+//! Every backend runs every case against a fresh, migrated, empty store. A
+//! backend's `tests/conformance.rs` is one line:
+//!
+//! ```ignore
+//! lockstep_store::conformance_tests!(async { /* a fresh store */ as Arc<dyn Store> });
+//! ```
+//!
+//! The argument is an expression that yields a future of
+//! `Arc<dyn lockstep_store::Store>`; it is evaluated (and awaited) once per
+//! test, so each case starts from an empty store. The macro expands to one
+//! `#[tokio::test]` per case (multi-threaded, two workers, so concurrent
+//! claimers really run at once), named after the case, so a failure names the
+//! behaviour that broke. The calling crate needs `tokio` (with `macros` and
+//! `rt-multi-thread`) among its dependencies or dev-dependencies.
+//!
+//! Each case is also a `pub async fn(Arc<dyn Store>)` here, to run one by
+//! hand. The cases use fixed, whole-second timestamps (storage keeps
+//! milliseconds) and a [`TestPlanner`] instead of the app's planner, which a
+//! store crate cannot depend on.
+//!
+//! Decisions the trait's docs leave open, fixed here so backends agree:
+//! - A no-op write (the planner reports no changed fields for a live record
+//!   written again, or a deleted record deleted again) stores nothing: not
+//!   the record, not the planned syncs; `affected_integrations` is empty.
+//! - A delete bumps the version and keeps the fields; a revive bumps it again
+//!   and keeps the record's id and `created_at`. For `expected_version`, a
+//!   deleted record counts as version 0 (the client sees no record).
+//! - `PlannedSync::Pending` keeps `claim`, `last_synced_at`, `remote_id` and
+//!   the last `errors`, sets `attempts` to 0 and `changed_during_sync` to false.
+//! - A finish that re-pends (changed during sync) sets `attempts` to 0, and
+//!   `Failed` keeps its errors on the pending state.
+//! - `retry_failed` sets `pending_since` to its `due_at` and `attempts` to 0,
+//!   and signals work.
+//! - `claim_due_syncs` takes the earliest due first.
+//! - `sync_status_counts` may leave out statuses with no state.
+
+mod claims;
+mod finishes;
+mod planned_syncs;
+mod records;
+mod support;
+mod tenants;
+
+pub use claims::*;
+pub use finishes::*;
+pub use planned_syncs::*;
+pub use records::*;
+pub use support::{PlannerCall, TestPlanner};
+pub use tenants::*;
+
+#[doc(hidden)]
+pub use crate::Store as __Store;
+
+/// Expands to one `#[tokio::test]` per conformance case; see the
+/// [module docs](crate::conformance).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($store:expr) => {
+        $crate::__conformance_cases! { $store;
+            // tenants and admins
+            a_tenant_is_created_with_its_first_admin,
+            an_admin_is_found_by_the_hash_of_their_token,
+            an_admin_email_is_unique_within_a_tenant,
+            a_token_hash_belongs_to_one_admin_only,
+            list_admins_lists_a_tenants_admins_oldest_first,
+            // integrations
+            integrations_are_created_read_listed_updated_and_deleted,
+            an_integration_name_is_unique_within_a_tenant,
+            another_tenants_integration_is_absent,
+            deleting_an_integration_removes_its_sync_states,
+            // records
+            a_new_record_is_created_at_version_1,
+            a_changed_record_gets_the_next_version,
+            a_write_that_changes_nothing_keeps_the_version_and_stores_nothing,
+            a_deleted_record_is_hidden_and_a_later_write_revives_it,
+            a_version_conflict_stores_nothing_of_the_batch,
+            a_deleted_record_counts_as_version_0,
+            a_later_write_in_a_batch_sees_the_earlier_one_as_previous,
+            results_come_back_in_the_order_of_the_writes,
+            the_planner_sees_the_previous_record_the_next_fields_and_the_states,
+            a_pending_plan_creates_a_pending_state_due_at_the_planned_time,
+            a_pending_plan_moves_a_finished_state_back_to_pending_and_resets_attempts,
+            a_change_during_a_sync_is_remembered_on_the_syncing_state,
+            records_and_states_of_one_tenant_are_invisible_to_another,
+            list_records_pages_by_id_after_the_cursor,
+            concurrent_writers_of_the_same_new_records_serialize,
+            // claims
+            a_claim_makes_the_state_syncing_under_a_lease,
+            claiming_takes_only_due_pending_states_and_expired_leases,
+            a_reclaimed_state_keeps_its_change_during_sync,
+            a_claim_of_a_deleted_record_returns_it_with_deleted_at,
+            claiming_respects_the_limit_earliest_due_first,
+            concurrent_claimers_never_get_the_same_state,
+            // finishes, retries, due times, counts
+            a_synced_outcome_records_the_sync,
+            a_failed_outcome_keeps_the_errors,
+            a_retry_outcome_stays_syncing_until_the_retry_time,
+            a_finish_with_a_stale_claim_is_refused,
+            a_change_during_the_sync_sends_the_record_back_to_pending,
+            retrying_moves_only_failed_states_back_to_pending,
+            next_due_at_is_the_earliest_pending_or_syncing_due_time,
+            sync_status_counts_count_states_per_status,
+            // the work signal
+            a_write_that_plans_a_pending_sync_signals_work,
+            retrying_failed_syncs_signals_work,
+        }
+    };
+}
+
+/// The expansion of [`conformance_tests!`], one test per listed case.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cases {
+    ($store:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let store: ::std::sync::Arc<dyn $crate::conformance::__Store> = $store.await;
+                $crate::conformance::$case(store).await;
+            }
+        )*
+    };
+}

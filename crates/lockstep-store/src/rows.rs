@@ -240,7 +240,10 @@ pub enum SyncOutcome {
     /// The third party refused; no retry until a new change or an explicit retry.
     Failed { errors: Vec<SyncError> },
     /// A transient failure: stay `syncing`, try again at `at`.
-    Retry { at: Timestamp, errors: Vec<SyncError> },
+    Retry {
+        at: Timestamp,
+        errors: Vec<SyncError>,
+    },
 }
 
 /// A terminal (or retry) write for one claimed sync, fenced by its claim.

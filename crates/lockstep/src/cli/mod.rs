@@ -1,4 +1,9 @@
-//! The command line: `serve`, `demo`, `migrate`, `sandbox`.
+//! The command line: `serve`, `demo`, `migrate`, `sandbox`, `config`.
+
+mod demo;
+mod serve;
+
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
@@ -14,13 +19,36 @@ pub struct Cli {
 /// What to run.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the API and run the workers (configuration: file < LOCKSTEP_* environment).
+    Serve {
+        /// A TOML configuration file (see `lockstep config` for every key).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Apply the store's migrations and exit.
+    Migrate {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Run everything on this machine: embedded SQLite, two sandbox third
+    /// parties, a sample tenant with employees.
+    Demo(demo::DemoArgs),
     /// Serve a SCIM 2.0 sandbox directory (a third party to sync to).
     Sandbox(crate::sandbox::SandboxArgs),
+    /// Print the default configuration, with a comment on every key.
+    Config,
 }
 
 /// Runs the chosen command to completion.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Serve { config } => serve::serve(config.as_deref()).await,
+        Command::Migrate { config } => serve::migrate(config.as_deref()).await,
+        Command::Demo(args) => demo::run(args).await,
         Command::Sandbox(args) => crate::sandbox::run(args).await,
+        Command::Config => {
+            print!("{}", crate::config::DEFAULT_CONFIG);
+            Ok(())
+        }
     }
 }

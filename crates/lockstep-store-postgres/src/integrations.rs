@@ -1,0 +1,125 @@
+//! Integrations: one connection of a tenant to one third party.
+//!
+//! The store keeps the spec as opaque JSONB; names are unique per tenant.
+//! Deleting an integration deletes its sync states through the foreign key
+//! from `sync_states (tenant_id, integration_id)`, in the same statement.
+
+use lockstep_store::{Integration, NewIntegration, StoreResult, Timestamp};
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+
+use crate::{corrupt, db_error, ms, PgStore};
+
+const COLUMNS: &str = "id, tenant_id, name, record_type, spec, created_at, updated_at";
+
+fn integration_from_row(row: &PgRow) -> Result<Integration, sqlx::Error> {
+    Ok(Integration {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        name: row.try_get("name")?,
+        record_type: row.try_get("record_type")?,
+        spec: row.try_get("spec")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn decode_one(row: Option<PgRow>) -> StoreResult<Option<Integration>> {
+    row.as_ref()
+        .map(integration_from_row)
+        .transpose()
+        .map_err(corrupt)
+}
+
+impl PgStore {
+    pub(crate) async fn insert_integration(
+        &self,
+        tenant_id: i64,
+        integration: NewIntegration,
+        now: Timestamp,
+    ) -> StoreResult<Integration> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO integrations (tenant_id, name, record_type, spec, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $5) RETURNING {COLUMNS}"
+        ))
+        .bind(tenant_id)
+        .bind(&integration.name)
+        .bind(&integration.record_type)
+        .bind(&integration.spec)
+        .bind(ms(now))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error)?;
+        integration_from_row(&row).map_err(corrupt)
+    }
+
+    pub(crate) async fn select_integration(
+        &self,
+        tenant_id: i64,
+        integration_id: i64,
+    ) -> StoreResult<Option<Integration>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM integrations WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(tenant_id)
+        .bind(integration_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        decode_one(row)
+    }
+
+    pub(crate) async fn select_integrations(
+        &self,
+        tenant_id: i64,
+    ) -> StoreResult<Vec<Integration>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM integrations WHERE tenant_id = $1 ORDER BY id"
+        ))
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.iter()
+            .map(integration_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(corrupt)
+    }
+
+    pub(crate) async fn replace_integration(
+        &self,
+        tenant_id: i64,
+        integration_id: i64,
+        integration: NewIntegration,
+        now: Timestamp,
+    ) -> StoreResult<Option<Integration>> {
+        let row = sqlx::query(&format!(
+            "UPDATE integrations SET name = $3, record_type = $4, spec = $5, updated_at = $6
+             WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
+        ))
+        .bind(tenant_id)
+        .bind(integration_id)
+        .bind(&integration.name)
+        .bind(&integration.record_type)
+        .bind(&integration.spec)
+        .bind(ms(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        decode_one(row)
+    }
+
+    pub(crate) async fn remove_integration(
+        &self,
+        tenant_id: i64,
+        integration_id: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM integrations WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(integration_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+}

@@ -1,0 +1,379 @@
+//! Records and the batched record write.
+//!
+//! `write_records` is one transaction of a fixed number of statements,
+//! whatever the batch size (PERFORMANCE-NOTES: many rows per statement):
+//!
+//! 1. **Reserve** every key of the batch: one `INSERT … SELECT FROM UNNEST …
+//!    ON CONFLICT DO NOTHING` of placeholder rows (version 0, empty fields).
+//! 2. **Lock** the batch's rows, placeholders included: `SELECT … FOR UPDATE`.
+//! 3. **Lock** their sync states: `SELECT … FOR UPDATE`.
+//! 4. **Plan** in memory: each write, in order, sees the record and states as
+//!    the earlier writes of the batch left them, and the planner decides.
+//! 5. **Store** the changed records with one `UPDATE … FROM UNNEST`, and the
+//!    touched states with one `INSERT … ON CONFLICT DO UPDATE FROM UNNEST`.
+//!
+//! Why placeholders: `FOR UPDATE` cannot lock a row that does not exist yet,
+//! so two writers of the same brand-new key would both see "absent" and one
+//! would fail on the unique key. Inserting first makes the unique index the
+//! lock: the second writer's insert waits for the first transaction, then
+//! does nothing, and its `SELECT … FOR UPDATE` (a new statement, so a fresh
+//! snapshot under READ COMMITTED) sees the committed record. Advisory locks
+//! would do too, but a batch of a thousand keys would take a thousand entries
+//! of the shared lock table; row locks take none. A placeholder never
+//! outlives its transaction: the first write of a new key always stores
+//! (it is a create or a tombstone, never a no-op), and on an error the
+//! transaction rolls back.
+//!
+//! Deadlocks: both the reservation and the lock take keys in `external_id`
+//! order, so two batches that share keys wait for each other instead of
+//! crossing. Claims lock sync states only (and skip locked ones), so a write
+//! (records, then states) never waits in a cycle with a claimer.
+
+use std::collections::{BTreeMap, HashMap};
+
+use lockstep_store::{
+    PlannedSync, Record, RecordWrite, RecordWritten, StoreError, StoreResult, SyncPlanner,
+    SyncState, SyncStatus, Timestamp,
+};
+use serde_json::Value;
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+
+use crate::sync_states::{self, state_from_row, STATE_COLUMNS};
+use crate::{corrupt, db_error, ms, signal, PgStore};
+
+pub(crate) const RECORD_COLUMNS: &str =
+    "id, tenant_id, record_type, external_id, fields, version, created_at, updated_at, deleted_at";
+
+/// Decodes a record whose columns carry `prefix` (`""`, or `"r_"` in a join).
+pub(crate) fn record_from_row(row: &PgRow, prefix: &str) -> Result<Record, sqlx::Error> {
+    let col = |name: &str| format!("{prefix}{name}");
+    Ok(Record {
+        id: row.try_get(col("id").as_str())?,
+        tenant_id: row.try_get(col("tenant_id").as_str())?,
+        record_type: row.try_get(col("record_type").as_str())?,
+        external_id: row.try_get(col("external_id").as_str())?,
+        fields: row.try_get(col("fields").as_str())?,
+        version: row.try_get(col("version").as_str())?,
+        created_at: row.try_get(col("created_at").as_str())?,
+        updated_at: row.try_get(col("updated_at").as_str())?,
+        deleted_at: row.try_get(col("deleted_at").as_str())?,
+    })
+}
+
+/// One key of the batch while it is planned: the row as the batch has left it so far.
+struct Slot {
+    /// Version 0: a placeholder, i.e. no previous record.
+    record: Record,
+    record_changed: bool,
+    /// By integration id, so the planner sees them in a stable order.
+    states: BTreeMap<i64, SyncState>,
+    states_changed: Vec<i64>,
+}
+
+impl Slot {
+    fn previous(&self) -> Option<&Record> {
+        (self.record.version > 0).then_some(&self.record)
+    }
+}
+
+impl PgStore {
+    pub(crate) async fn write_batch(
+        &self,
+        tenant_id: i64,
+        record_type: &str,
+        writes: Vec<RecordWrite>,
+        planner: &dyn SyncPlanner,
+        now: Timestamp,
+    ) -> StoreResult<Vec<RecordWritten>> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = ms(now);
+        let mut keys: Vec<&str> = writes.iter().map(|w| w.external_id.as_str()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        sqlx::query(
+            "INSERT INTO records (tenant_id, record_type, external_id, fields, version, created_at, updated_at)
+             SELECT $1, $2, key, '{}'::jsonb, 0, $4, $4 FROM UNNEST($3::text[]) AS key ORDER BY key
+             ON CONFLICT (tenant_id, record_type, external_id) DO NOTHING",
+        )
+        .bind(tenant_id)
+        .bind(record_type)
+        .bind(&keys)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+
+        let rows = sqlx::query(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records
+             WHERE tenant_id = $1 AND record_type = $2 AND external_id = ANY($3)
+             ORDER BY external_id FOR UPDATE"
+        ))
+        .bind(tenant_id)
+        .bind(record_type)
+        .bind(&keys)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let mut slots = HashMap::with_capacity(rows.len());
+        let mut by_id = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let record = record_from_row(row, "").map_err(corrupt)?;
+            by_id.insert(record.id, record.external_id.clone());
+            let slot = Slot {
+                record,
+                record_changed: false,
+                states: BTreeMap::new(),
+                states_changed: Vec::new(),
+            };
+            slots.insert(slot.record.external_id.clone(), slot);
+        }
+
+        let ids: Vec<i64> = by_id.keys().copied().collect();
+        let rows = sqlx::query(&format!(
+            "SELECT {STATE_COLUMNS} FROM sync_states WHERE record_id = ANY($1)
+             ORDER BY record_id, integration_id FOR UPDATE"
+        ))
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        for row in &rows {
+            let state = state_from_row(row)?;
+            let slot = &mut slots
+                .get_mut(&by_id[&state.record_id])
+                .expect("locked above");
+            slot.states.insert(state.integration_id, state);
+        }
+
+        let mut planned_pending = false;
+        let mut results = Vec::with_capacity(writes.len());
+        for write in writes {
+            let slot = slots.get_mut(&write.external_id).ok_or_else(|| {
+                StoreError::Corrupt(format!("record {} was not reserved", write.external_id))
+            })?;
+            let (written, pending) = apply(slot, write, planner, now)?;
+            planned_pending |= pending;
+            results.push(written);
+        }
+
+        store_records(&mut tx, &slots).await?;
+        let states: Vec<&SyncState> = slots
+            .values()
+            .flat_map(|slot| slot.states_changed.iter().map(|id| &slot.states[id]))
+            .collect();
+        sync_states::upsert(&mut tx, &states).await?;
+        if planned_pending {
+            signal::notify_on_commit(&mut tx).await.map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        if planned_pending {
+            self.signal.notify_waiters();
+        }
+        Ok(results)
+    }
+
+    pub(crate) async fn select_record(
+        &self,
+        tenant_id: i64,
+        record_type: &str,
+        external_id: &str,
+    ) -> StoreResult<Option<Record>> {
+        let row = sqlx::query(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records
+             WHERE tenant_id = $1 AND record_type = $2 AND external_id = $3 AND deleted_at IS NULL"
+        ))
+        .bind(tenant_id)
+        .bind(record_type)
+        .bind(external_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.map(|row| record_from_row(&row, ""))
+            .transpose()
+            .map_err(corrupt)
+    }
+
+    pub(crate) async fn select_records(
+        &self,
+        tenant_id: i64,
+        record_type: &str,
+        after_id: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<Record>> {
+        // Ids start at 1, so "after 0" is "from the start".
+        let rows = sqlx::query(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records
+             WHERE tenant_id = $1 AND record_type = $2 AND deleted_at IS NULL AND id > $3
+             ORDER BY id LIMIT $4"
+        ))
+        .bind(tenant_id)
+        .bind(record_type)
+        .bind(after_id.unwrap_or(0))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.iter()
+            .map(|row| record_from_row(row, ""))
+            .collect::<Result<_, _>>()
+            .map_err(corrupt)
+    }
+}
+
+/// Applies one write to its slot in memory; returns what it did and whether
+/// it planned a pending sync.
+fn apply(
+    slot: &mut Slot,
+    write: RecordWrite,
+    planner: &dyn SyncPlanner,
+    now: Timestamp,
+) -> StoreResult<(RecordWritten, bool)> {
+    let previous = slot.previous();
+    let live_version = previous
+        .filter(|r| r.deleted_at.is_none())
+        .map_or(0, |r| r.version);
+    if let Some(expected) = write.expected_version {
+        if expected != live_version {
+            return Err(StoreError::VersionConflict {
+                external_id: write.external_id,
+                expected,
+                found: live_version,
+            });
+        }
+    }
+    let states: Vec<SyncState> = slot.states.values().cloned().collect();
+    let plan = planner.plan(previous, write.fields.as_ref(), &states);
+
+    // A no-op stores nothing, planned syncs included (see the conformance docs).
+    let already_so = match (previous, &write.fields) {
+        (Some(p), Some(_)) => p.deleted_at.is_none(),
+        (Some(p), None) => p.deleted_at.is_some(),
+        (None, _) => false,
+    };
+    if plan.changed_fields.is_empty() && already_so {
+        let written = RecordWritten {
+            record: slot.record.clone(),
+            created: false,
+            changed_fields: Vec::new(),
+            affected_integrations: Vec::new(),
+        };
+        return Ok((written, false));
+    }
+
+    let created = write.fields.is_some() && live_version == 0;
+    let record = &mut slot.record;
+    record.version += 1;
+    record.updated_at = now;
+    match write.fields {
+        Some(fields) => {
+            record.fields = fields;
+            record.deleted_at = None;
+        }
+        // The fields stay: the deactivation push still needs them.
+        None => record.deleted_at = Some(now),
+    }
+    slot.record_changed = true;
+
+    let mut pending = false;
+    let mut affected = Vec::with_capacity(plan.syncs.len());
+    for sync in &plan.syncs {
+        let integration_id = sync.integration_id();
+        match *sync {
+            PlannedSync::Pending {
+                due_at,
+                pending_since,
+                ..
+            } => {
+                let state = slot
+                    .states
+                    .entry(integration_id)
+                    .or_insert_with(|| new_state(record, integration_id, now));
+                state.status = SyncStatus::Pending;
+                state.due_at = Some(ms(due_at));
+                state.pending_since = Some(ms(pending_since));
+                state.attempts = 0;
+                state.changed_during_sync = false;
+                state.updated_at = now;
+                pending = true;
+            }
+            PlannedSync::ChangedDuringSync { .. } => {
+                // Without a state there is no sync to tell.
+                let Some(state) = slot.states.get_mut(&integration_id) else {
+                    continue;
+                };
+                state.changed_during_sync = true;
+                state.updated_at = now;
+            }
+        }
+        if !slot.states_changed.contains(&integration_id) {
+            slot.states_changed.push(integration_id);
+        }
+        affected.push(integration_id);
+    }
+    let written = RecordWritten {
+        record: record.clone(),
+        created,
+        changed_fields: plan.changed_fields,
+        affected_integrations: affected,
+    };
+    Ok((written, pending))
+}
+
+fn new_state(record: &Record, integration_id: i64, now: Timestamp) -> SyncState {
+    SyncState {
+        record_id: record.id,
+        integration_id,
+        tenant_id: record.tenant_id,
+        status: SyncStatus::Pending,
+        due_at: None,
+        pending_since: None,
+        claim: 0,
+        attempts: 0,
+        changed_during_sync: false,
+        last_synced_at: None,
+        errors: Vec::new(),
+        remote_id: None,
+        updated_at: now,
+    }
+}
+
+/// Writes the final state of every changed record in one statement.
+async fn store_records(
+    conn: &mut sqlx::PgConnection,
+    slots: &HashMap<String, Slot>,
+) -> StoreResult<()> {
+    let changed: Vec<&Record> = slots
+        .values()
+        .filter(|s| s.record_changed)
+        .map(|s| &s.record)
+        .collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = changed.iter().map(|r| r.id).collect();
+    let fields: Vec<&Value> = changed.iter().map(|r| &r.fields).collect();
+    let versions: Vec<i64> = changed.iter().map(|r| r.version).collect();
+    let updated_at: Vec<Timestamp> = changed.iter().map(|r| r.updated_at).collect();
+    let deleted_at: Vec<Option<Timestamp>> = changed.iter().map(|r| r.deleted_at).collect();
+    sqlx::query(
+        "UPDATE records AS r
+         SET fields = u.fields, version = u.version, updated_at = u.updated_at, deleted_at = u.deleted_at
+         FROM UNNEST($1::bigint[], $2::jsonb[], $3::bigint[], $4::timestamptz[], $5::timestamptz[])
+             AS u (id, fields, version, updated_at, deleted_at)
+         WHERE r.id = u.id",
+    )
+    .bind(&ids)
+    .bind(&fields)
+    .bind(&versions)
+    .bind(&updated_at)
+    .bind(&deleted_at)
+    .execute(conn)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
