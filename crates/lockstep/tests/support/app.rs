@@ -1,0 +1,159 @@
+//! A Lockstep app for black-box tests: built like `lockstep serve` builds it,
+//! on the chosen backend, served on 127.0.0.1 port 0, on a manual clock, with
+//! the background worker off so a test drives sync steps itself
+//! (`app.worker.run_once()`), never sleeping for a grace period.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use lockstep::clock::ManualClock;
+use lockstep::config::Config;
+use lockstep::engine::write_sync::WriteSyncWorker;
+use lockstep::App;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::Backend;
+
+/// The operator token every test app is configured with.
+pub const OPERATOR_TOKEN: &str = "operator-token-for-tests-only";
+
+/// A running app.
+pub struct TestApp {
+    pub base_url: String,
+    pub clock: ManualClock,
+    pub worker: WriteSyncWorker,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl TestApp {
+    /// Builds and serves an app on `backend`.
+    pub async fn start(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut config = Config::defaults();
+        config.database_url = backend.database_url(dir.path()).await;
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.operator_token = Some(OPERATOR_TOKEN.into());
+        config.outbound_allow = vec!["127.0.0.0/8".parse().unwrap()];
+        config.worker.enabled = false;
+        config.worker.lease_seconds = 30.0;
+        let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap());
+        let app = App::build_with_clock(config, Arc::new(clock.clone()))
+            .await
+            .expect("the app builds");
+        let worker = app.write_sync_worker();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let stop = shutdown.clone();
+        tokio::spawn(async move { app.run(listener, stop).await.expect("the app runs") });
+        Self {
+            base_url,
+            clock,
+            worker,
+            http: reqwest::Client::new(),
+            shutdown,
+            _dir: dir,
+        }
+    }
+
+    /// Sends a request with a bearer token; answers the status and the JSON body (null when empty).
+    pub async fn call(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{}", self.base_url, path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the app answers");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Creates a tenant with one admin; answers the admin's token.
+    pub async fn tenant(&self, name: &str) -> String {
+        let (status, body) = self
+            .call(OPERATOR_TOKEN, Method::POST, "/v1/tenants", Some(json!({"name": name, "admin": {"email": format!("admin@{name}.test"), "name": "Admin"}})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().expect("a token").to_owned()
+    }
+
+    /// Creates an integration; answers its id.
+    pub async fn integration(&self, token: &str, spec: Value) -> i64 {
+        let (status, body) = self
+            .call(token, Method::POST, "/v1/integrations", Some(spec))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_i64().expect("an id")
+    }
+
+    /// PUTs an employee's fields; asserts success.
+    pub async fn put_employee(&self, token: &str, id: &str, fields: Value) -> Value {
+        let (status, body) = self
+            .call(
+                token,
+                Method::PUT,
+                &format!("/v1/records/employee/{id}"),
+                Some(fields),
+            )
+            .await;
+        assert!(status.is_success(), "PUT {id}: {status} {body}");
+        body
+    }
+
+    /// GETs an employee; asserts success.
+    pub async fn employee(&self, token: &str, id: &str) -> Value {
+        let (status, body) = self
+            .call(
+                token,
+                Method::GET,
+                &format!("/v1/records/employee/{id}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// The status of an employee in one integration (`null` when it has no state there).
+    pub async fn status(&self, token: &str, id: &str, integration_id: i64) -> Value {
+        let record = self.employee(token, id).await;
+        record["sync"]["integrations"]
+            .as_array()
+            .and_then(|list| {
+                list.iter()
+                    .find(|i| i["integration_id"] == json!(integration_id))
+            })
+            .map(|i| i["status"].clone())
+            .unwrap_or(Value::Null)
+    }
+
+    /// Moves the clock forward by `seconds` (fractions allowed).
+    pub fn advance(&self, seconds: f64) {
+        self.clock
+            .advance(chrono::Duration::milliseconds((seconds * 1000.0) as i64));
+    }
+
+    /// Runs worker steps until nothing is due; answers how many syncs ran.
+    pub async fn drain(&self) -> usize {
+        self.worker.drain().await.expect("the worker step succeeds")
+    }
+}

@@ -1,0 +1,43 @@
+//! Test-side harness for Lockstep's black-box tests: real peers on 127.0.0.1.
+//!
+//! Owns the helpers every integration test file shares (include with `mod support;`):
+//! - [`peers`]: the Python peers' venv ([`venv_bin`]), free ports ([`free_port`]), and
+//!   [`ScimServer`], a real `scim2-server` started per test and killed by PID on drop.
+//! - [`postgres`]: a fresh database per test in the throwaway cluster `scripts/test`
+//!   starts ([`fresh_postgres_url`]), and [`Backend`] + [`both_backends!`] to run one
+//!   scenario on SQLite and on PostgreSQL.
+//!
+//! Env it relies on (exported by `scripts/test`): `LOCKSTEP_TEST_VENV`,
+//! `LOCKSTEP_TEST_POSTGRES_URL`, `LOCKSTEP_TEST_PSQL`.
+#![allow(dead_code, unused_imports)]
+
+pub mod app;
+pub mod peers;
+pub mod postgres;
+pub mod proxy;
+
+pub use peers::{free_port, venv_bin, ScimServer};
+pub use postgres::{fresh_postgres_url, psql, Backend};
+
+/// Given `async fn NAME(backend: Backend)`, generates a module `NAME` holding two
+/// tokio tests, `NAME::sqlite` and `NAME::postgres`, each calling it with its store,
+/// so every scenario runs on both backends. (A module and not `NAME_sqlite`: macro_rules
+/// cannot paste identifiers.) Filter with `scripts/test -E 'test(/::postgres$/)'`.
+///
+/// The test file must declare `mod support;` at its crate root.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::support::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::support::Backend::Postgres).await
+            }
+        }
+    };
+}
