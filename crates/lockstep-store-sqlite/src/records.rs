@@ -1,8 +1,6 @@
 //! Records and the one transaction that writes them with the sync states
 //! they imply.
 
-use std::collections::HashMap;
-
 use lockstep_store::{
     PlannedSync, Record, RecordWrite, RecordWritten, StoreError, StoreResult, SyncPlanner,
     SyncState, Timestamp,
@@ -24,22 +22,15 @@ pub fn write_records(
     now: Timestamp,
 ) -> StoreResult<(Vec<RecordWritten>, bool)> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_error)?;
-    // What this batch has written so far, so a repeated id sees its
-    // predecessor in the batch rather than the committed row.
-    let mut seen: HashMap<String, (Option<Record>, Vec<SyncState>)> = HashMap::new();
     let mut results = Vec::with_capacity(writes.len());
     let mut planned_work = false;
     for write in writes {
-        let (previous, states) = match seen.remove(&write.external_id) {
-            Some(known) => known,
-            None => {
-                let previous = load(&tx, tenant_id, record_type, &write.external_id)?;
-                let states = match &previous {
-                    Some(r) => states_of(&tx, r.id)?,
-                    None => Vec::new(),
-                };
-                (previous, states)
-            }
+        // Reads inside the transaction see its own writes, so a repeated id
+        // in the batch sees its predecessor in the batch as its previous.
+        let previous = load(&tx, tenant_id, record_type, &write.external_id)?;
+        let states = match &previous {
+            Some(r) => states_of(&tx, r.id)?,
+            None => Vec::new(),
         };
         let live = previous.as_ref().filter(|r| r.deleted_at.is_none());
         if let Some(expected) = write.expected_version {
@@ -56,11 +47,11 @@ pub fn write_records(
             _ => false,
         };
         if noop {
-            let record = previous.clone().unwrap_or_else(|| absent(tenant_id, record_type, &write.external_id, now));
+            let record = previous.unwrap_or_else(|| absent(tenant_id, record_type, &write.external_id, now));
             results.push(RecordWritten { record, created: false, changed_fields: Vec::new(), affected_integrations: Vec::new() });
-            seen.insert(write.external_id, (previous, states));
             continue;
         }
+        let created = live.is_none() && write.fields.is_some();
         let stored = store_record(&tx, tenant_id, record_type, &write, previous.as_ref(), now)?;
         let mut affected = Vec::with_capacity(plan.syncs.len());
         for sync in &plan.syncs {
@@ -68,14 +59,7 @@ pub fn write_records(
             planned_work |= matches!(sync, PlannedSync::Pending { .. });
             affected.push(sync.integration_id());
         }
-        let states = if affected.is_empty() { states } else { states_of(&tx, stored.id)? };
-        results.push(RecordWritten {
-            record: stored.clone(),
-            created: live.is_none() && write.fields.is_some(),
-            changed_fields: plan.changed_fields,
-            affected_integrations: affected,
-        });
-        seen.insert(write.external_id, (Some(stored), states));
+        results.push(RecordWritten { record: stored, created, changed_fields: plan.changed_fields, affected_integrations: affected });
     }
     tx.commit().map_err(db_error)?;
     Ok((results, planned_work))

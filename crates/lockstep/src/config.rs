@@ -13,6 +13,10 @@ use serde::{Deserialize, Deserializer};
 /// The defaults, with a comment on every key; `lockstep config` prints them.
 pub const DEFAULT_CONFIG: &str = include_str!("../config.default.toml");
 
+/// The top-level keys, as `LOCKSTEP_<KEY>` environment variables name them.
+const CONFIG_KEYS: &[&str] =
+    &["database_url", "listen", "operator_token", "outbound_allow", "body_limit_bytes", "outbound", "worker"];
+
 /// Everything Lockstep can be configured with.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,7 +114,18 @@ impl Config {
             anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(Env::prefixed("LOCKSTEP_").split("__"));
+        figment = figment.merge(
+            Env::prefixed("LOCKSTEP_")
+                // Other tools share the LOCKSTEP_ prefix (`LOCKSTEP_SANDBOX_*`,
+                // the test harness's `LOCKSTEP_TEST_*`): read only variables
+                // that name a config key. Below a known key, unknown nested
+                // keys are still refused, so `LOCKSTEP_WORKER__CONCURENCY` fails.
+                .filter(|key| {
+                    let top = key.as_str().split("__").next().unwrap_or_default();
+                    CONFIG_KEYS.iter().any(|k| k.eq_ignore_ascii_case(top))
+                })
+                .split("__"),
+        );
         Self::from_figment(figment)
     }
 
@@ -169,6 +184,7 @@ mod tests {
             jail.create_file("l.toml", "listen = \"127.0.0.1:9999\"\n[worker]\nconcurrency = 3\n")?;
             jail.set_env("LOCKSTEP_OUTBOUND_ALLOW", "127.0.0.0/8, ::1/128");
             jail.set_env("LOCKSTEP_WORKER__CONCURRENCY", "7");
+            jail.set_env("LOCKSTEP_SANDBOX_BEARER_TOKEN", "not a config key");
             let c = Config::load(Some(Path::new("l.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(c.listen.port(), 9999);
             assert_eq!(c.worker.concurrency, 7);
@@ -183,6 +199,16 @@ mod tests {
             jail.set_env("LOCKSTEP_OUTBOUND_ALLOW", "localhost");
             let err = Config::load(None).unwrap_err().to_string();
             assert!(err.contains("not a CIDR"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_misspelt_nested_key_is_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LOCKSTEP_WORKER__CONCURENCY", "7");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("concurency"), "{err}");
             Ok(())
         });
     }

@@ -1,0 +1,150 @@
+//! Benchmark of the batch endpoint with three write integrations: how many
+//! relevant record changes per second Lockstep stores, with the sync states
+//! they imply, through its real HTTP API on a real store.
+//!
+//! `cargo bench -p lockstep --bench batch_write -- --backend sqlite`
+//! `cargo bench -p lockstep --bench batch_write -- --backend postgres --database-url postgres://…/empty_db`
+//! (`scripts/bench` runs both, with a throwaway PostgreSQL cluster.)
+//!
+//! Phases, each over the same N employees in batches of B on C connections:
+//! 1. create: every record is new → 3 pending sync states per record;
+//! 2. relevant update: a mapped field of all three integrations changes →
+//!    3 debounce upserts per record;
+//! 3. irrelevant update: an unmapped field changes → no sync state touched.
+//!
+//! Workers are off: this measures the write path (API → planner → one
+//! transaction per batch), not third parties.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use lockstep::config::Config;
+use lockstep::App;
+use serde_json::{json, Value};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// `sqlite` or `postgres`.
+    #[arg(long, default_value = "sqlite")]
+    backend: String,
+    /// For postgres: the URL of an empty database.
+    #[arg(long)]
+    database_url: Option<String>,
+    #[arg(long, default_value_t = 100_000)]
+    records: usize,
+    #[arg(long, default_value_t = 1_000)]
+    batch: usize,
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    // `cargo bench` passes `--bench`; accept and ignore it.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+const OPERATOR: &str = "benchmark-operator-token";
+
+fn employee(n: usize, (email_version, salary): (&str, u32)) -> Value {
+    json!({
+        "id": format!("emp-{n:07}"),
+        "fields": {
+            "email": format!("person{n}.{email_version}@bench.example"),
+            "first_name": "Bench", "last_name": format!("Person {n}"),
+            "department": "Engineering", "title": "Engineer",
+            "employee_number": format!("{n:07}"), "cost_center": "CC-1",
+            "salary": salary,
+            "status": "active"
+        }
+    })
+}
+
+struct Phase {
+    name: &'static str,
+    seconds: f64,
+    latencies: Vec<Duration>,
+}
+
+async fn run_phase(client: &reqwest::Client, url: &str, token: &str, args: &Args, name: &'static str, values: (&'static str, u32)) -> Phase {
+    let semaphore = Arc::new(Semaphore::new(args.connections));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for chunk_start in (0..args.records).step_by(args.batch) {
+        let records: Vec<Value> = (chunk_start..(chunk_start + args.batch).min(args.records)).map(|n| employee(n, values)).collect();
+        let body = serde_json::to_vec(&json!({"records": records})).unwrap();
+        let permit = semaphore.clone().acquire_owned().await.unwrap();
+        let (client, url, token) = (client.clone(), url.to_owned(), token.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            let response = client.post(url).bearer_auth(token).header("content-type", "application/json").body(body).send().await.expect("the API answers");
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            assert!(status.is_success(), "batch failed: {status} {text}");
+            drop(permit);
+            sent.elapsed()
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.push(task.await.unwrap());
+    }
+    Phase { name, seconds: started.elapsed().as_secs_f64(), latencies }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dir = tempfile::tempdir()?;
+    let mut config = Config::defaults();
+    config.database_url = match args.backend.as_str() {
+        "sqlite" => format!("sqlite://{}/bench.db", dir.path().display()),
+        "postgres" => args.database_url.clone().ok_or_else(|| anyhow::anyhow!("--database-url is required for postgres"))?,
+        other => anyhow::bail!("unknown backend {other}"),
+    };
+    config.operator_token = Some(OPERATOR.into());
+    config.outbound_allow = vec!["127.0.0.0/8".parse()?];
+    config.worker.enabled = false;
+    config.body_limit_bytes = 64 << 20;
+    let app = App::build(config).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(app.run(listener, shutdown.clone()));
+
+    let client = reqwest::Client::builder().pool_max_idle_per_host(args.connections).build()?;
+    let tenant: Value = client.post(format!("{base}/v1/tenants")).bearer_auth(OPERATOR)
+        .json(&json!({"name": "bench", "admin": {"email": "bench@bench.example", "name": "Bench"}})).send().await?.json().await?;
+    let token = tenant["token"].as_str().expect("a token").to_owned();
+    let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    for (name, mapping) in [
+        ("Directory", json!({"email": "userName", "first_name": "name.givenName", "last_name": "name.familyName"})),
+        ("Payroll", json!({"email": "userName", "employee_number": format!("{enterprise}:employeeNumber"), "cost_center": format!("{enterprise}:costCenter")})),
+        ("Benefits", json!({"email": "userName", "department": format!("{enterprise}:department"), "title": "title"})),
+    ] {
+        let response = client.post(format!("{base}/v1/integrations")).bearer_auth(&token).json(&json!({
+            "name": name, "connector": {"kind": "scim", "base_url": "http://127.0.0.1:9/scim", "bearer_token": "unused"},
+            "field_mapping": mapping
+        })).send().await?;
+        anyhow::ensure!(response.status().is_success(), "integration: {}", response.text().await?);
+    }
+    let url = format!("{base}/v1/records/employee/batch");
+    let phases = [
+        run_phase(&client, &url, &token, &args, "create (3 pending states each)", ("v1", 1)).await,
+        run_phase(&client, &url, &token, &args, "relevant update (3 debounces each)", ("v2", 1)).await,
+        run_phase(&client, &url, &token, &args, "irrelevant update (no state)", ("v2", 2)).await,
+    ];
+    println!("\nbackend={} records={} batch={} connections={}", args.backend, args.records, args.batch, args.connections);
+    println!("| phase | records/s | sync-state writes/s | batch p50 | batch p99 |");
+    println!("|---|---:|---:|---:|---:|");
+    for (i, phase) in phases.iter().enumerate() {
+        let mut sorted = phase.latencies.clone();
+        sorted.sort();
+        let pct = |p: f64| sorted[((sorted.len() as f64 - 1.0) * p).round() as usize];
+        let rate = args.records as f64 / phase.seconds;
+        let states = if i < 2 { rate * 3.0 } else { 0.0 };
+        println!("| {} | {:.0} | {:.0} | {:.0} ms | {:.0} ms |", phase.name, rate, states, pct(0.5).as_secs_f64() * 1e3, pct(0.99).as_secs_f64() * 1e3);
+    }
+    shutdown.cancel();
+    Ok(())
+}
