@@ -156,7 +156,7 @@ fn employee(n: usize) -> Value {
             "title": TITLES[n % 4],
             "employee_number": format!("{:05}", 10_000 + n),
             "cost_center": format!("CC-{}", 100 + n % 7),
-            "employment_type": if n % 10 == 0 { "contractor" } else { "employee" },
+            "employment_type": if n.is_multiple_of(10) { "contractor" } else { "employee" },
             "salary": 50_000 + 1_000 * (n % 30)
         }
     })

@@ -39,6 +39,17 @@ pub enum Command {
     Config,
 }
 
+impl Command {
+    /// The log filter when `RUST_LOG` is unset. The demo prints a tour to the
+    /// terminal, so its in-process sandboxes do not log every request there.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self {
+            Command::Demo(_) => "warn,lockstep=info,lockstep::sandbox=warn",
+            _ => "info",
+        }
+    }
+}
+
 /// Runs the chosen command to completion.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
