@@ -59,10 +59,7 @@ impl PgStore {
         .map_err(db_error)?;
         rows.iter()
             .map(|row| {
-                Ok(ClaimedSync {
-                    state: state_from_row(row)?,
-                    record: record_from_row(row, "r_").map_err(corrupt)?,
-                })
+                Ok(ClaimedSync { state: state_from_row(row)?, record: record_from_row(row, "r_").map_err(corrupt)? })
             })
             .collect()
     }
@@ -147,9 +144,7 @@ impl PgStore {
 
         // A retry, or a sync that goes back to pending, is new due work.
         // (RETURNING shows the new status.)
-        let new_work = applied
-            .iter()
-            .any(|(_, status)| status == "syncing" || status == "sync_pending");
+        let new_work = applied.iter().any(|(_, status)| status == "syncing" || status == "sync_pending");
         if new_work {
             signal::notify_on_commit(&mut tx).await.map_err(db_error)?;
         }

@@ -25,10 +25,7 @@ fn integration_from_row(row: &PgRow) -> Result<Integration, sqlx::Error> {
 }
 
 fn decode_one(row: Option<PgRow>) -> StoreResult<Option<Integration>> {
-    row.as_ref()
-        .map(integration_from_row)
-        .transpose()
-        .map_err(corrupt)
+    row.as_ref().map(integration_from_row).transpose().map_err(corrupt)
 }
 
 impl PgStore {
@@ -58,32 +55,22 @@ impl PgStore {
         tenant_id: i64,
         integration_id: i64,
     ) -> StoreResult<Option<Integration>> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM integrations WHERE tenant_id = $1 AND id = $2"
-        ))
-        .bind(tenant_id)
-        .bind(integration_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_error)?;
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM integrations WHERE tenant_id = $1 AND id = $2"))
+            .bind(tenant_id)
+            .bind(integration_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
         decode_one(row)
     }
 
-    pub(crate) async fn select_integrations(
-        &self,
-        tenant_id: i64,
-    ) -> StoreResult<Vec<Integration>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM integrations WHERE tenant_id = $1 ORDER BY id"
-        ))
-        .bind(tenant_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_error)?;
-        rows.iter()
-            .map(integration_from_row)
-            .collect::<Result<_, _>>()
-            .map_err(corrupt)
+    pub(crate) async fn select_integrations(&self, tenant_id: i64) -> StoreResult<Vec<Integration>> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM integrations WHERE tenant_id = $1 ORDER BY id"))
+            .bind(tenant_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(integration_from_row).collect::<Result<_, _>>().map_err(corrupt)
     }
 
     pub(crate) async fn replace_integration(
@@ -109,11 +96,7 @@ impl PgStore {
         decode_one(row)
     }
 
-    pub(crate) async fn remove_integration(
-        &self,
-        tenant_id: i64,
-        integration_id: i64,
-    ) -> StoreResult<bool> {
+    pub(crate) async fn remove_integration(&self, tenant_id: i64, integration_id: i64) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM integrations WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id)
             .bind(integration_id)

@@ -22,9 +22,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::SubsecRound;
 use lockstep_store::{
-    Admin, ClaimedSync, Integration, NewAdmin, NewIntegration, Record, RecordWrite, RecordWritten,
-    Store, StoreError, StoreResult, SyncFinish, SyncPlanner, SyncState, SyncStatus, Tenant,
-    Timestamp,
+    Admin, ClaimedSync, Integration, NewAdmin, NewIntegration, Record, RecordWrite, RecordWritten, Store, StoreError,
+    StoreResult, SyncFinish, SyncPlanner, SyncState, SyncStatus, Tenant, Timestamp,
 };
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio::sync::Notify;
@@ -51,18 +50,10 @@ impl PgStore {
     /// Connects a pool to `url` (`postgres://user@host:port/db`) and starts
     /// listening for work signals from other processes. Does not migrate.
     pub async fn connect(url: &str) -> StoreResult<PgStore> {
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .connect(url)
-            .await
-            .map_err(db_error)?;
+        let pool = PgPoolOptions::new().max_connections(16).connect(url).await.map_err(db_error)?;
         let signal = Arc::new(Notify::new());
         let listener = signal::Listener::start(url, signal.clone()).await?;
-        Ok(PgStore {
-            pool,
-            signal,
-            _listener: listener,
-        })
+        Ok(PgStore { pool, signal, _listener: listener })
     }
 
     /// The pool, for operational tasks (health checks) outside the trait.
@@ -95,22 +86,14 @@ pub(crate) fn ms(at: Timestamp) -> Timestamp {
 #[async_trait]
 impl Store for PgStore {
     async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|e| StoreError::Database(e.to_string()))
+        MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Database(e.to_string()))
     }
 
     fn work_signal(&self) -> Arc<Notify> {
         self.signal.clone()
     }
 
-    async fn create_tenant(
-        &self,
-        name: &str,
-        admin: NewAdmin,
-        now: Timestamp,
-    ) -> StoreResult<(Tenant, Admin)> {
+    async fn create_tenant(&self, name: &str, admin: NewAdmin, now: Timestamp) -> StoreResult<(Tenant, Admin)> {
         self.insert_tenant(name, admin, now).await
     }
 
@@ -118,12 +101,7 @@ impl Store for PgStore {
         self.select_tenant(tenant_id).await
     }
 
-    async fn create_admin(
-        &self,
-        tenant_id: i64,
-        admin: NewAdmin,
-        now: Timestamp,
-    ) -> StoreResult<Admin> {
+    async fn create_admin(&self, tenant_id: i64, admin: NewAdmin, now: Timestamp) -> StoreResult<Admin> {
         self.insert_admin(tenant_id, admin, now).await
     }
 
@@ -144,11 +122,7 @@ impl Store for PgStore {
         self.insert_integration(tenant_id, integration, now).await
     }
 
-    async fn get_integration(
-        &self,
-        tenant_id: i64,
-        integration_id: i64,
-    ) -> StoreResult<Option<Integration>> {
+    async fn get_integration(&self, tenant_id: i64, integration_id: i64) -> StoreResult<Option<Integration>> {
         self.select_integration(tenant_id, integration_id).await
     }
 
@@ -163,8 +137,7 @@ impl Store for PgStore {
         integration: NewIntegration,
         now: Timestamp,
     ) -> StoreResult<Option<Integration>> {
-        self.replace_integration(tenant_id, integration_id, integration, now)
-            .await
+        self.replace_integration(tenant_id, integration_id, integration, now).await
     }
 
     async fn delete_integration(&self, tenant_id: i64, integration_id: i64) -> StoreResult<bool> {
@@ -179,18 +152,11 @@ impl Store for PgStore {
         planner: &dyn SyncPlanner,
         now: Timestamp,
     ) -> StoreResult<Vec<RecordWritten>> {
-        self.write_batch(tenant_id, record_type, writes, planner, now)
-            .await
+        self.write_batch(tenant_id, record_type, writes, planner, now).await
     }
 
-    async fn get_record(
-        &self,
-        tenant_id: i64,
-        record_type: &str,
-        external_id: &str,
-    ) -> StoreResult<Option<Record>> {
-        self.select_record(tenant_id, record_type, external_id)
-            .await
+    async fn get_record(&self, tenant_id: i64, record_type: &str, external_id: &str) -> StoreResult<Option<Record>> {
+        self.select_record(tenant_id, record_type, external_id).await
     }
 
     async fn list_records(
@@ -200,15 +166,10 @@ impl Store for PgStore {
         after_id: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<Record>> {
-        self.select_records(tenant_id, record_type, after_id, limit)
-            .await
+        self.select_records(tenant_id, record_type, after_id, limit).await
     }
 
-    async fn sync_states_for_records(
-        &self,
-        tenant_id: i64,
-        record_ids: &[i64],
-    ) -> StoreResult<Vec<SyncState>> {
+    async fn sync_states_for_records(&self, tenant_id: i64, record_ids: &[i64]) -> StoreResult<Vec<SyncState>> {
         self.select_sync_states(tenant_id, record_ids).await
     }
 
@@ -219,8 +180,7 @@ impl Store for PgStore {
         integration_id: Option<i64>,
         due_at: Timestamp,
     ) -> StoreResult<u64> {
-        self.repend_failed(tenant_id, record_id, integration_id, due_at)
-            .await
+        self.repend_failed(tenant_id, record_id, integration_id, due_at).await
     }
 
     async fn claim_due_syncs(

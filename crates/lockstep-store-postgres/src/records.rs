@@ -32,8 +32,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use lockstep_store::{
-    PlannedSync, Record, RecordWrite, RecordWritten, StoreError, StoreResult, SyncPlanner,
-    SyncState, SyncStatus, Timestamp,
+    PlannedSync, Record, RecordWrite, RecordWritten, StoreError, StoreResult, SyncPlanner, SyncState, SyncStatus,
+    Timestamp,
 };
 use serde_json::Value;
 use sqlx::postgres::PgRow;
@@ -124,12 +124,7 @@ impl PgStore {
         for row in &rows {
             let record = record_from_row(row, "").map_err(corrupt)?;
             by_id.insert(record.id, record.external_id.clone());
-            let slot = Slot {
-                record,
-                record_changed: false,
-                states: BTreeMap::new(),
-                states_changed: Vec::new(),
-            };
+            let slot = Slot { record, record_changed: false, states: BTreeMap::new(), states_changed: Vec::new() };
             slots.insert(slot.record.external_id.clone(), slot);
         }
 
@@ -144,28 +139,24 @@ impl PgStore {
         .map_err(db_error)?;
         for row in &rows {
             let state = state_from_row(row)?;
-            let slot = &mut slots
-                .get_mut(&by_id[&state.record_id])
-                .expect("locked above");
+            let slot = &mut slots.get_mut(&by_id[&state.record_id]).expect("locked above");
             slot.states.insert(state.integration_id, state);
         }
 
         let mut planned_pending = false;
         let mut results = Vec::with_capacity(writes.len());
         for write in writes {
-            let slot = slots.get_mut(&write.external_id).ok_or_else(|| {
-                StoreError::Corrupt(format!("record {} was not reserved", write.external_id))
-            })?;
+            let slot = slots
+                .get_mut(&write.external_id)
+                .ok_or_else(|| StoreError::Corrupt(format!("record {} was not reserved", write.external_id)))?;
             let (written, pending) = apply(slot, write, planner, now)?;
             planned_pending |= pending;
             results.push(written);
         }
 
         store_records(&mut tx, &slots).await?;
-        let states: Vec<&SyncState> = slots
-            .values()
-            .flat_map(|slot| slot.states_changed.iter().map(|id| &slot.states[id]))
-            .collect();
+        let states: Vec<&SyncState> =
+            slots.values().flat_map(|slot| slot.states_changed.iter().map(|id| &slot.states[id])).collect();
         sync_states::upsert(&mut tx, &states).await?;
         if planned_pending {
             signal::notify_on_commit(&mut tx).await.map_err(db_error)?;
@@ -193,9 +184,7 @@ impl PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(db_error)?;
-        row.map(|row| record_from_row(&row, ""))
-            .transpose()
-            .map_err(corrupt)
+        row.map(|row| record_from_row(&row, "")).transpose().map_err(corrupt)
     }
 
     pub(crate) async fn select_records(
@@ -218,10 +207,7 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db_error)?;
-        rows.iter()
-            .map(|row| record_from_row(row, ""))
-            .collect::<Result<_, _>>()
-            .map_err(corrupt)
+        rows.iter().map(|row| record_from_row(row, "")).collect::<Result<_, _>>().map_err(corrupt)
     }
 }
 
@@ -234,16 +220,10 @@ fn apply(
     now: Timestamp,
 ) -> StoreResult<(RecordWritten, bool)> {
     let previous = slot.previous();
-    let live_version = previous
-        .filter(|r| r.deleted_at.is_none())
-        .map_or(0, |r| r.version);
+    let live_version = previous.filter(|r| r.deleted_at.is_none()).map_or(0, |r| r.version);
     if let Some(expected) = write.expected_version {
         if expected != live_version {
-            return Err(StoreError::VersionConflict {
-                external_id: write.external_id,
-                expected,
-                found: live_version,
-            });
+            return Err(StoreError::VersionConflict { external_id: write.external_id, expected, found: live_version });
         }
     }
     let states: Vec<SyncState> = slot.states.values().cloned().collect();
@@ -284,15 +264,8 @@ fn apply(
     for sync in &plan.syncs {
         let integration_id = sync.integration_id();
         match *sync {
-            PlannedSync::Pending {
-                due_at,
-                pending_since,
-                ..
-            } => {
-                let state = slot
-                    .states
-                    .entry(integration_id)
-                    .or_insert_with(|| new_state(record, integration_id, now));
+            PlannedSync::Pending { due_at, pending_since, .. } => {
+                let state = slot.states.entry(integration_id).or_insert_with(|| new_state(record, integration_id, now));
                 state.status = SyncStatus::Pending;
                 state.due_at = Some(ms(due_at));
                 state.pending_since = Some(ms(pending_since));
@@ -343,15 +316,8 @@ fn new_state(record: &Record, integration_id: i64, now: Timestamp) -> SyncState 
 }
 
 /// Writes the final state of every changed record in one statement.
-async fn store_records(
-    conn: &mut sqlx::PgConnection,
-    slots: &HashMap<String, Slot>,
-) -> StoreResult<()> {
-    let changed: Vec<&Record> = slots
-        .values()
-        .filter(|s| s.record_changed)
-        .map(|s| &s.record)
-        .collect();
+async fn store_records(conn: &mut sqlx::PgConnection, slots: &HashMap<String, Slot>) -> StoreResult<()> {
+    let changed: Vec<&Record> = slots.values().filter(|s| s.record_changed).map(|s| &s.record).collect();
     if changed.is_empty() {
         return Ok(());
     }

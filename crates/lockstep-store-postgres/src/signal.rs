@@ -29,11 +29,7 @@ const CHANNEL: &str = "lockstep_work";
 
 /// Queues the cross-process signal in the caller's transaction; delivered on commit.
 pub(crate) async fn notify_on_commit(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(CHANNEL)
-        .execute(conn)
-        .await
-        .map(|_| ())
+    sqlx::query("SELECT pg_notify($1, '')").bind(CHANNEL).execute(conn).await.map(|_| ())
 }
 
 /// The LISTEN task; stopped when dropped.
@@ -47,9 +43,7 @@ impl Listener {
     pub(crate) async fn start(url: &str, signal: Arc<Notify>) -> StoreResult<Listener> {
         let mut listener = PgListener::connect(url).await.map_err(db_error)?;
         listener.listen(CHANNEL).await.map_err(db_error)?;
-        Ok(Listener {
-            task: tokio::spawn(relay(listener, signal)),
-        })
+        Ok(Listener { task: tokio::spawn(relay(listener, signal)) })
     }
 }
 

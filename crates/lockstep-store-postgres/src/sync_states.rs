@@ -56,10 +56,7 @@ pub(crate) async fn upsert(conn: &mut PgConnection, states: &[&SyncState]) -> St
     let attempts: Vec<i32> = states.iter().map(|s| s.attempts).collect();
     let changed: Vec<bool> = states.iter().map(|s| s.changed_during_sync).collect();
     let last_synced_at: Vec<Option<Timestamp>> = states.iter().map(|s| s.last_synced_at).collect();
-    let errors: Vec<Value> = states
-        .iter()
-        .map(|s| errors_json(&s.errors))
-        .collect::<StoreResult<_>>()?;
+    let errors: Vec<Value> = states.iter().map(|s| errors_json(&s.errors)).collect::<StoreResult<_>>()?;
     let remote_ids: Vec<Option<&str>> = states.iter().map(|s| s.remote_id.as_deref()).collect();
     let updated_at: Vec<Timestamp> = states.iter().map(|s| s.updated_at).collect();
     sqlx::query(&format!(
@@ -94,11 +91,7 @@ pub(crate) async fn upsert(conn: &mut PgConnection, states: &[&SyncState]) -> St
 }
 
 impl PgStore {
-    pub(crate) async fn select_sync_states(
-        &self,
-        tenant_id: i64,
-        record_ids: &[i64],
-    ) -> StoreResult<Vec<SyncState>> {
+    pub(crate) async fn select_sync_states(&self, tenant_id: i64, record_ids: &[i64]) -> StoreResult<Vec<SyncState>> {
         let rows = sqlx::query(&format!(
             "SELECT {STATE_COLUMNS} FROM sync_states
              WHERE tenant_id = $1 AND record_id = ANY($2)
@@ -149,20 +142,17 @@ impl PgStore {
 
     pub(crate) async fn earliest_due_at(&self) -> StoreResult<Option<Timestamp>> {
         // Served by the partial index sync_states_due (same predicate).
-        sqlx::query_scalar(
-            "SELECT min(due_at) FROM sync_states WHERE status IN ('sync_pending', 'syncing')",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db_error)
+        sqlx::query_scalar("SELECT min(due_at) FROM sync_states WHERE status IN ('sync_pending', 'syncing')")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)
     }
 
     pub(crate) async fn count_by_status(&self) -> StoreResult<Vec<(SyncStatus, i64)>> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT status, count(*) FROM sync_states GROUP BY status")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_error)?;
+        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT status, count(*) FROM sync_states GROUP BY status")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
         let mut counts = rows
             .into_iter()
             .map(|(status, count)| {

@@ -13,11 +13,7 @@ use crate::{corrupt, db_error, ms, PgStore};
 const ADMIN_COLUMNS: &str = "id, tenant_id, email, name, created_at";
 
 fn tenant_from_row(row: &PgRow) -> Result<Tenant, sqlx::Error> {
-    Ok(Tenant {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        created_at: row.try_get("created_at")?,
-    })
+    Ok(Tenant { id: row.try_get("id")?, name: row.try_get("name")?, created_at: row.try_get("created_at")? })
 }
 
 fn admin_from_row(row: &PgRow) -> Result<Admin, sqlx::Error> {
@@ -30,12 +26,7 @@ fn admin_from_row(row: &PgRow) -> Result<Admin, sqlx::Error> {
     })
 }
 
-async fn insert_admin(
-    conn: &mut PgConnection,
-    tenant_id: i64,
-    admin: NewAdmin,
-    now: Timestamp,
-) -> StoreResult<Admin> {
+async fn insert_admin(conn: &mut PgConnection, tenant_id: i64, admin: NewAdmin, now: Timestamp) -> StoreResult<Admin> {
     let row = sqlx::query(&format!(
         "INSERT INTO admins (tenant_id, email, name, token_hash, created_at)
          VALUES ($1, $2, $3, $4, $5) RETURNING {ADMIN_COLUMNS}"
@@ -59,14 +50,12 @@ impl PgStore {
         now: Timestamp,
     ) -> StoreResult<(Tenant, Admin)> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
-        let row = sqlx::query(
-            "INSERT INTO tenants (name, created_at) VALUES ($1, $2) RETURNING id, name, created_at",
-        )
-        .bind(name)
-        .bind(ms(now))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        let row = sqlx::query("INSERT INTO tenants (name, created_at) VALUES ($1, $2) RETURNING id, name, created_at")
+            .bind(name)
+            .bind(ms(now))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
         let tenant = tenant_from_row(&row).map_err(corrupt)?;
         let admin = insert_admin(&mut tx, tenant.id, admin, now).await?;
         tx.commit().await.map_err(db_error)?;
@@ -79,50 +68,29 @@ impl PgStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(db_error)?;
-        row.as_ref()
-            .map(tenant_from_row)
-            .transpose()
-            .map_err(corrupt)
+        row.as_ref().map(tenant_from_row).transpose().map_err(corrupt)
     }
 
-    pub(crate) async fn insert_admin(
-        &self,
-        tenant_id: i64,
-        admin: NewAdmin,
-        now: Timestamp,
-    ) -> StoreResult<Admin> {
+    pub(crate) async fn insert_admin(&self, tenant_id: i64, admin: NewAdmin, now: Timestamp) -> StoreResult<Admin> {
         let mut conn = self.pool.acquire().await.map_err(db_error)?;
         insert_admin(&mut conn, tenant_id, admin, now).await
     }
 
     pub(crate) async fn select_admins(&self, tenant_id: i64) -> StoreResult<Vec<Admin>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {ADMIN_COLUMNS} FROM admins WHERE tenant_id = $1 ORDER BY id"
-        ))
-        .bind(tenant_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_error)?;
-        rows.iter()
-            .map(admin_from_row)
-            .collect::<Result<_, _>>()
-            .map_err(corrupt)
+        let rows = sqlx::query(&format!("SELECT {ADMIN_COLUMNS} FROM admins WHERE tenant_id = $1 ORDER BY id"))
+            .bind(tenant_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(admin_from_row).collect::<Result<_, _>>().map_err(corrupt)
     }
 
-    pub(crate) async fn select_admin_by_token_hash(
-        &self,
-        token_hash: &str,
-    ) -> StoreResult<Option<Admin>> {
-        let row = sqlx::query(&format!(
-            "SELECT {ADMIN_COLUMNS} FROM admins WHERE token_hash = $1"
-        ))
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_error)?;
-        row.as_ref()
-            .map(admin_from_row)
-            .transpose()
-            .map_err(corrupt)
+    pub(crate) async fn select_admin_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<Admin>> {
+        let row = sqlx::query(&format!("SELECT {ADMIN_COLUMNS} FROM admins WHERE token_hash = $1"))
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(admin_from_row).transpose().map_err(corrupt)
     }
 }

@@ -16,9 +16,7 @@ use sqlx::{Connection, PgConnection};
 
 /// A fresh, migrated, empty store in a database of its own.
 async fn fresh_store() -> Arc<dyn Store> {
-    let store = PgStore::connect(&fresh_database().await)
-        .await
-        .expect("connect to the test database");
+    let store = PgStore::connect(&fresh_database().await).await.expect("connect to the test database");
     store.migrate().await.expect("migrate");
     Arc::new(store)
 }
@@ -33,13 +31,8 @@ async fn fresh_database() -> String {
         )
     });
     let name = format!("lockstep_test_{}", unique_suffix());
-    let mut admin = PgConnection::connect(&server)
-        .await
-        .expect("connect to LOCKSTEP_TEST_POSTGRES_URL");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .expect("create the test database");
+    let mut admin = PgConnection::connect(&server).await.expect("connect to LOCKSTEP_TEST_POSTGRES_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create the test database");
     admin.close().await.ok();
 
     url_with_database(&server, &name)
@@ -48,10 +41,7 @@ async fn fresh_database() -> String {
 /// Unique across the tests of this run and across concurrent runs.
 fn unique_suffix() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_nanos();
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_nanos();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{:x}_{}_{n}", nanos, std::process::id())
 }
@@ -89,39 +79,20 @@ async fn a_write_signals_work_to_other_processes_on_the_same_database() {
     let other = PgStore::connect(&url).await.unwrap();
 
     let now = chrono::Utc::now();
-    let admin = NewAdmin {
-        email: "a@acme.test".into(),
-        name: "A".into(),
-        token_hash: "00".repeat(32),
-    };
+    let admin = NewAdmin { email: "a@acme.test".into(), name: "A".into(), token_hash: "00".repeat(32) };
     let (tenant, _) = writer.create_tenant("acme", admin, now).await.unwrap();
-    let integration = NewIntegration {
-        name: "Okta".into(),
-        record_type: "employee".into(),
-        spec: serde_json::json!({}),
-    };
-    let okta = writer
-        .create_integration(tenant.id, integration, now)
-        .await
-        .unwrap();
+    let integration =
+        NewIntegration { name: "Okta".into(), record_type: "employee".into(), spec: serde_json::json!({}) };
+    let okta = writer.create_integration(tenant.id, integration, now).await.unwrap();
 
     let signal = other.work_signal();
     let notified = signal.notified();
     tokio::pin!(notified);
     notified.as_mut().enable();
     let planner = TestPlanner::pending(&[okta.id], now, now);
-    let write = RecordWrite {
-        external_id: "e1".into(),
-        fields: Some(serde_json::json!({ "n": 1 })),
-        expected_version: None,
-    };
-    writer
-        .write_records(tenant.id, "employee", vec![write], &planner, now)
-        .await
-        .unwrap();
+    let write =
+        RecordWrite { external_id: "e1".into(), fields: Some(serde_json::json!({ "n": 1 })), expected_version: None };
+    writer.write_records(tenant.id, "employee", vec![write], &planner, now).await.unwrap();
     let heard = tokio::time::timeout(std::time::Duration::from_secs(5), notified).await;
-    assert!(
-        heard.is_ok(),
-        "the other store heard no work signal within 5 s"
-    );
+    assert!(heard.is_ok(), "the other store heard no work signal within 5 s");
 }

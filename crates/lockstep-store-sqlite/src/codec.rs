@@ -18,7 +18,11 @@ pub fn opt_time(ms: Option<i64>) -> rusqlite::Result<Option<Timestamp>> {
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(StoreError::Corrupt(format!("{what}: {e}"))))
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        Box::new(StoreError::Corrupt(format!("{what}: {e}"))),
+    )
 }
 
 pub fn json(text: &str) -> rusqlite::Result<serde_json::Value> {
@@ -26,7 +30,8 @@ pub fn json(text: &str) -> rusqlite::Result<serde_json::Value> {
 }
 
 /// The columns [`record`] reads, in order.
-pub const RECORD_COLUMNS: &str = "id, tenant_id, record_type, external_id, fields, version, created_at, updated_at, deleted_at";
+pub const RECORD_COLUMNS: &str =
+    "id, tenant_id, record_type, external_id, fields, version, created_at, updated_at, deleted_at";
 
 pub fn record(row: &Row<'_>) -> rusqlite::Result<Record> {
     Ok(Record {

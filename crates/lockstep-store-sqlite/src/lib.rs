@@ -23,9 +23,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use lockstep_store::{
-    Admin, ClaimedSync, Integration, NewAdmin, NewIntegration, Record, RecordWrite, RecordWritten,
-    Store, StoreError, StoreResult, SyncFinish, SyncPlanner, SyncState, SyncStatus, Tenant,
-    Timestamp,
+    Admin, ClaimedSync, Integration, NewAdmin, NewIntegration, Record, RecordWrite, RecordWritten, Store, StoreError,
+    StoreResult, SyncFinish, SyncPlanner, SyncState, SyncStatus, Tenant, Timestamp,
 };
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Notify;
@@ -80,7 +79,8 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file at `path`.
     pub async fn open(path: &str) -> StoreResult<Self> {
         if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| StoreError::Database(format!("creating {}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Database(format!("creating {}: {e}", parent.display())))?;
         }
         let writer = blocking(|| open_connection(path))?;
         Ok(Self {
@@ -94,7 +94,8 @@ impl SqliteStore {
     /// Runs `f` with the write connection.
     fn write<R>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<R>) -> StoreResult<R> {
         blocking(|| {
-            let mut conn = self.writer.lock().map_err(|_| StoreError::Database("the write connection was poisoned".into()))?;
+            let mut conn =
+                self.writer.lock().map_err(|_| StoreError::Database("the write connection was poisoned".into()))?;
             f(&mut conn)
         })
     }
@@ -152,7 +153,12 @@ impl Store for SqliteStore {
         self.read(|conn| tenants::admin_by_token_hash(conn, token_hash))
     }
 
-    async fn create_integration(&self, tenant_id: i64, integration: NewIntegration, now: Timestamp) -> StoreResult<Integration> {
+    async fn create_integration(
+        &self,
+        tenant_id: i64,
+        integration: NewIntegration,
+        now: Timestamp,
+    ) -> StoreResult<Integration> {
         self.write(|conn| tenants::create_integration(conn, tenant_id, integration, now))
     }
 
@@ -164,7 +170,13 @@ impl Store for SqliteStore {
         self.read(|conn| tenants::list_integrations(conn, tenant_id))
     }
 
-    async fn update_integration(&self, tenant_id: i64, integration_id: i64, integration: NewIntegration, now: Timestamp) -> StoreResult<Option<Integration>> {
+    async fn update_integration(
+        &self,
+        tenant_id: i64,
+        integration_id: i64,
+        integration: NewIntegration,
+        now: Timestamp,
+    ) -> StoreResult<Option<Integration>> {
         self.write(|conn| tenants::update_integration(conn, tenant_id, integration_id, integration, now))
     }
 
@@ -172,8 +184,16 @@ impl Store for SqliteStore {
         self.write(|conn| tenants::delete_integration(conn, tenant_id, integration_id))
     }
 
-    async fn write_records(&self, tenant_id: i64, record_type: &str, writes: Vec<RecordWrite>, planner: &dyn SyncPlanner, now: Timestamp) -> StoreResult<Vec<RecordWritten>> {
-        let (written, planned_work) = self.write(|conn| records::write_records(conn, tenant_id, record_type, writes, planner, now))?;
+    async fn write_records(
+        &self,
+        tenant_id: i64,
+        record_type: &str,
+        writes: Vec<RecordWrite>,
+        planner: &dyn SyncPlanner,
+        now: Timestamp,
+    ) -> StoreResult<Vec<RecordWritten>> {
+        let (written, planned_work) =
+            self.write(|conn| records::write_records(conn, tenant_id, record_type, writes, planner, now))?;
         if planned_work {
             self.wake_workers();
         }
@@ -184,7 +204,13 @@ impl Store for SqliteStore {
         self.read(|conn| records::get_live(conn, tenant_id, record_type, external_id))
     }
 
-    async fn list_records(&self, tenant_id: i64, record_type: &str, after_id: Option<i64>, limit: u32) -> StoreResult<Vec<Record>> {
+    async fn list_records(
+        &self,
+        tenant_id: i64,
+        record_type: &str,
+        after_id: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<Record>> {
         self.read(|conn| records::list(conn, tenant_id, record_type, after_id, limit))
     }
 
@@ -192,7 +218,13 @@ impl Store for SqliteStore {
         self.read(|conn| sync_states::for_records(conn, tenant_id, record_ids))
     }
 
-    async fn retry_failed(&self, tenant_id: i64, record_id: i64, integration_id: Option<i64>, due_at: Timestamp) -> StoreResult<u64> {
+    async fn retry_failed(
+        &self,
+        tenant_id: i64,
+        record_id: i64,
+        integration_id: Option<i64>,
+        due_at: Timestamp,
+    ) -> StoreResult<u64> {
         let moved = self.write(|conn| sync_states::retry_failed(conn, tenant_id, record_id, integration_id, due_at))?;
         if moved > 0 {
             self.wake_workers();
@@ -200,7 +232,12 @@ impl Store for SqliteStore {
         Ok(moved)
     }
 
-    async fn claim_due_syncs(&self, now: Timestamp, lease_until: Timestamp, limit: u32) -> StoreResult<Vec<ClaimedSync>> {
+    async fn claim_due_syncs(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedSync>> {
         self.write(|conn| sync_states::claim_due(conn, now, lease_until, limit))
     }
 

@@ -2,8 +2,7 @@
 //! they imply.
 
 use lockstep_store::{
-    PlannedSync, Record, RecordWrite, RecordWritten, StoreError, StoreResult, SyncPlanner,
-    SyncState, Timestamp,
+    PlannedSync, Record, RecordWrite, RecordWritten, StoreError, StoreResult, SyncPlanner, SyncState, Timestamp,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
@@ -48,7 +47,12 @@ pub fn write_records(
         };
         if noop {
             let record = previous.unwrap_or_else(|| absent(tenant_id, record_type, &write.external_id, now));
-            results.push(RecordWritten { record, created: false, changed_fields: Vec::new(), affected_integrations: Vec::new() });
+            results.push(RecordWritten {
+                record,
+                created: false,
+                changed_fields: Vec::new(),
+                affected_integrations: Vec::new(),
+            });
             continue;
         }
         let created = live.is_none() && write.fields.is_some();
@@ -59,7 +63,12 @@ pub fn write_records(
             planned_work |= matches!(sync, PlannedSync::Pending { .. });
             affected.push(sync.integration_id());
         }
-        results.push(RecordWritten { record: stored, created, changed_fields: plan.changed_fields, affected_integrations: affected });
+        results.push(RecordWritten {
+            record: stored,
+            created,
+            changed_fields: plan.changed_fields,
+            affected_integrations: affected,
+        });
     }
     tx.commit().map_err(db_error)?;
     Ok((results, planned_work))
@@ -81,9 +90,11 @@ fn absent(tenant_id: i64, record_type: &str, external_id: &str, now: Timestamp) 
 }
 
 fn load(tx: &Transaction<'_>, tenant_id: i64, record_type: &str, external_id: &str) -> StoreResult<Option<Record>> {
-    tx.prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM records WHERE tenant_id = ?1 AND record_type = ?2 AND external_id = ?3"))
-        .and_then(|mut stmt| stmt.query_row(params![tenant_id, record_type, external_id], record).optional())
-        .map_err(db_error)
+    tx.prepare_cached(&format!(
+        "SELECT {RECORD_COLUMNS} FROM records WHERE tenant_id = ?1 AND record_type = ?2 AND external_id = ?3"
+    ))
+    .and_then(|mut stmt| stmt.query_row(params![tenant_id, record_type, external_id], record).optional())
+    .map_err(db_error)
 }
 
 fn states_of(tx: &Transaction<'_>, record_id: i64) -> StoreResult<Vec<SyncState>> {
@@ -125,7 +136,13 @@ fn store_record(
     }
 }
 
-fn apply_sync(tx: &Transaction<'_>, tenant_id: i64, record_id: i64, sync: &PlannedSync, now: Timestamp) -> StoreResult<()> {
+fn apply_sync(
+    tx: &Transaction<'_>,
+    tenant_id: i64,
+    record_id: i64,
+    sync: &PlannedSync,
+    now: Timestamp,
+) -> StoreResult<()> {
     match sync {
         PlannedSync::Pending { integration_id, due_at, pending_since } => tx
             .prepare_cached(
@@ -147,7 +164,12 @@ fn apply_sync(tx: &Transaction<'_>, tenant_id: i64, record_id: i64, sync: &Plann
     .map_err(db_error)
 }
 
-pub fn get_live(conn: &Connection, tenant_id: i64, record_type: &str, external_id: &str) -> StoreResult<Option<Record>> {
+pub fn get_live(
+    conn: &Connection,
+    tenant_id: i64,
+    record_type: &str,
+    external_id: &str,
+) -> StoreResult<Option<Record>> {
     conn.prepare_cached(&format!(
         "SELECT {RECORD_COLUMNS} FROM records WHERE tenant_id = ?1 AND record_type = ?2 AND external_id = ?3 AND deleted_at IS NULL"
     ))
@@ -155,7 +177,13 @@ pub fn get_live(conn: &Connection, tenant_id: i64, record_type: &str, external_i
     .map_err(db_error)
 }
 
-pub fn list(conn: &Connection, tenant_id: i64, record_type: &str, after_id: Option<i64>, limit: u32) -> StoreResult<Vec<Record>> {
+pub fn list(
+    conn: &Connection,
+    tenant_id: i64,
+    record_type: &str,
+    after_id: Option<i64>,
+    limit: u32,
+) -> StoreResult<Vec<Record>> {
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT {RECORD_COLUMNS} FROM records
@@ -163,8 +191,7 @@ pub fn list(conn: &Connection, tenant_id: i64, record_type: &str, after_id: Opti
              ORDER BY id LIMIT ?4"
         ))
         .map_err(db_error)?;
-    let rows = stmt
-        .query_map(params![tenant_id, record_type, after_id.unwrap_or(0), limit], record)
-        .map_err(db_error)?;
+    let rows =
+        stmt.query_map(params![tenant_id, record_type, after_id.unwrap_or(0), limit], record).map_err(db_error)?;
     rows.collect::<Result<_, _>>().map_err(db_error)
 }

@@ -19,7 +19,13 @@ pub fn for_records(conn: &Connection, tenant_id: i64, record_ids: &[i64]) -> Sto
     rows.collect::<Result<_, _>>().map_err(db_error)
 }
 
-pub fn retry_failed(conn: &mut Connection, tenant_id: i64, record_id: i64, integration_id: Option<i64>, due_at: Timestamp) -> StoreResult<u64> {
+pub fn retry_failed(
+    conn: &mut Connection,
+    tenant_id: i64,
+    record_id: i64,
+    integration_id: Option<i64>,
+    due_at: Timestamp,
+) -> StoreResult<u64> {
     conn.execute(
         "UPDATE sync_states SET status = 'sync_pending', due_at = ?4, pending_since = ?4, attempts = 0, updated_at = ?4
          WHERE tenant_id = ?1 AND record_id = ?2 AND (?3 IS NULL OR integration_id = ?3) AND status = 'sync_failed'",
@@ -32,7 +38,12 @@ pub fn retry_failed(conn: &mut Connection, tenant_id: i64, record_id: i64, integ
 /// Claims due work in one statement: pending states whose grace period is
 /// over, and syncing states whose lease (or retry time) has passed. The
 /// claim number grows, so a worker whose lease expired can no longer finish.
-pub fn claim_due(conn: &mut Connection, now: Timestamp, lease_until: Timestamp, limit: u32) -> StoreResult<Vec<ClaimedSync>> {
+pub fn claim_due(
+    conn: &mut Connection,
+    now: Timestamp,
+    lease_until: Timestamp,
+    limit: u32,
+) -> StoreResult<Vec<ClaimedSync>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_error)?;
     let states: Vec<SyncState> = {
         let mut stmt = tx
@@ -57,7 +68,9 @@ pub fn claim_due(conn: &mut Connection, now: Timestamp, lease_until: Timestamp, 
     let ids: Vec<i64> = states.iter().map(|s| s.record_id).collect();
     let records: Vec<Record> = {
         let mut stmt = tx
-            .prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM records WHERE id IN (SELECT value FROM json_each(?1))"))
+            .prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records WHERE id IN (SELECT value FROM json_each(?1))"
+            ))
             .map_err(db_error)?;
         let rows = stmt.query_map([id_list(&ids)], record).map_err(db_error)?;
         rows.collect::<Result<_, _>>().map_err(db_error)?
@@ -78,8 +91,8 @@ pub fn finish(conn: &mut Connection, finishes: &[SyncFinish]) -> StoreResult<Vec
         let key = (f.record_id, f.integration_id, f.claim);
         let changed = match &f.outcome {
             // A change that arrived during the sync starts a new grace period.
-            SyncOutcome::Synced { remote_id } => tx
-                .prepare_cached(
+            SyncOutcome::Synced { remote_id } => {
+                tx.prepare_cached(
                     "UPDATE sync_states SET
                         status = CASE WHEN changed_during_sync = 1 THEN 'sync_pending' ELSE 'synced' END,
                         due_at = CASE WHEN changed_during_sync = 1 THEN ?5 ELSE NULL END,
@@ -89,7 +102,8 @@ pub fn finish(conn: &mut Connection, finishes: &[SyncFinish]) -> StoreResult<Vec
                         last_synced_at = ?4, errors = '[]', remote_id = COALESCE(?6, remote_id), updated_at = ?4
                      WHERE record_id = ?1 AND integration_id = ?2 AND claim = ?3 AND status = 'syncing'",
                 )
-                .and_then(|mut s| s.execute(params![key.0, key.1, key.2, ms(f.now), ms(f.repending_due_at), remote_id])),
+                .and_then(|mut s| s.execute(params![key.0, key.1, key.2, ms(f.now), ms(f.repending_due_at), remote_id]))
+            }
             SyncOutcome::Failed { errors } => tx
                 .prepare_cached(
                     "UPDATE sync_states SET
@@ -133,9 +147,7 @@ pub fn status_counts(conn: &Connection) -> StoreResult<Vec<(SyncStatus, i64)>> {
     let mut stmt = conn
         .prepare_cached("SELECT status, COUNT(*) FROM sync_states GROUP BY status ORDER BY status")
         .map_err(db_error)?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-        .map_err(db_error)?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(db_error)?;
     let mut out = Vec::new();
     for row in rows {
         let (status, count) = row.map_err(db_error)?;

@@ -11,7 +11,13 @@ fn tenant(row: &Row<'_>) -> rusqlite::Result<Tenant> {
 }
 
 fn admin(row: &Row<'_>) -> rusqlite::Result<Admin> {
-    Ok(Admin { id: row.get(0)?, tenant_id: row.get(1)?, email: row.get(2)?, name: row.get(3)?, created_at: time(row.get(4)?)? })
+    Ok(Admin {
+        id: row.get(0)?,
+        tenant_id: row.get(1)?,
+        email: row.get(2)?,
+        name: row.get(3)?,
+        created_at: time(row.get(4)?)?,
+    })
 }
 
 const ADMIN_COLUMNS: &str = "id, tenant_id, email, name, created_at";
@@ -38,10 +44,19 @@ fn insert_admin(conn: &Connection, tenant_id: i64, admin_row: &NewAdmin, now: Ti
     .map_err(db_error)
 }
 
-pub fn create_tenant(conn: &mut Connection, name: &str, first_admin: NewAdmin, now: Timestamp) -> StoreResult<(Tenant, Admin)> {
+pub fn create_tenant(
+    conn: &mut Connection,
+    name: &str,
+    first_admin: NewAdmin,
+    now: Timestamp,
+) -> StoreResult<(Tenant, Admin)> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_error)?;
     let created = tx
-        .query_row("INSERT INTO tenants (name, created_at) VALUES (?1, ?2) RETURNING id, name, created_at", params![name, ms(now)], tenant)
+        .query_row(
+            "INSERT INTO tenants (name, created_at) VALUES (?1, ?2) RETURNING id, name, created_at",
+            params![name, ms(now)],
+            tenant,
+        )
         .map_err(db_error)?;
     let admin_row = insert_admin(&tx, created.id, &first_admin, now)?;
     tx.commit().map_err(db_error)?;
@@ -72,7 +87,12 @@ pub fn admin_by_token_hash(conn: &Connection, token_hash: &str) -> StoreResult<O
         .map_err(db_error)
 }
 
-pub fn create_integration(conn: &mut Connection, tenant_id: i64, new: NewIntegration, now: Timestamp) -> StoreResult<Integration> {
+pub fn create_integration(
+    conn: &mut Connection,
+    tenant_id: i64,
+    new: NewIntegration,
+    now: Timestamp,
+) -> StoreResult<Integration> {
     conn.query_row(
         &format!("INSERT INTO integrations (tenant_id, name, record_type, spec, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5) RETURNING {INTEGRATION_COLUMNS}"),
         params![tenant_id, new.name, new.record_type, new.spec.to_string(), ms(now)],
@@ -95,7 +115,13 @@ pub fn list_integrations(conn: &Connection, tenant_id: i64) -> StoreResult<Vec<I
     rows.collect::<Result<_, _>>().map_err(db_error)
 }
 
-pub fn update_integration(conn: &mut Connection, tenant_id: i64, integration_id: i64, new: NewIntegration, now: Timestamp) -> StoreResult<Option<Integration>> {
+pub fn update_integration(
+    conn: &mut Connection,
+    tenant_id: i64,
+    integration_id: i64,
+    new: NewIntegration,
+    now: Timestamp,
+) -> StoreResult<Option<Integration>> {
     conn.query_row(
         &format!("UPDATE integrations SET name = ?3, record_type = ?4, spec = ?5, updated_at = ?6 WHERE tenant_id = ?1 AND id = ?2 RETURNING {INTEGRATION_COLUMNS}"),
         params![tenant_id, integration_id, new.name, new.record_type, new.spec.to_string(), ms(now)],

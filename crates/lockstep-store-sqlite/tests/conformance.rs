@@ -10,9 +10,8 @@ async fn fresh_store() -> Arc<dyn Store> {
     // The directory is leaked on purpose: it must outlive the store, and the
     // OS temp cleaner removes it; each test process is short-lived.
     let dir = tempfile::tempdir().expect("a temporary directory").keep();
-    let store = SqliteStore::open(dir.join("lockstep.db").to_str().expect("a UTF-8 path"))
-        .await
-        .expect("the store opens");
+    let store =
+        SqliteStore::open(dir.join("lockstep.db").to_str().expect("a UTF-8 path")).await.expect("the store opens");
     store.migrate().await.expect("migrations apply");
     Arc::new(store)
 }

@@ -195,11 +195,7 @@ pub struct SyncState {
 pub enum PlannedSync {
     /// Enter or extend a quiet period: the state becomes `sync_pending`, due
     /// at `due_at`. Creates the state when the record has none yet.
-    Pending {
-        integration_id: i64,
-        due_at: Timestamp,
-        pending_since: Timestamp,
-    },
+    Pending { integration_id: i64, due_at: Timestamp, pending_since: Timestamp },
     /// The record is being synced: remember that a relevant change arrived, so
     /// the sync ends in a new grace period instead of losing it.
     ChangedDuringSync { integration_id: i64 },
@@ -209,8 +205,9 @@ impl PlannedSync {
     /// The integration the decision is about.
     pub fn integration_id(&self) -> i64 {
         match self {
-            PlannedSync::Pending { integration_id, .. }
-            | PlannedSync::ChangedDuringSync { integration_id } => *integration_id,
+            PlannedSync::Pending { integration_id, .. } | PlannedSync::ChangedDuringSync { integration_id } => {
+                *integration_id
+            }
         }
     }
 }
@@ -240,10 +237,7 @@ pub enum SyncOutcome {
     /// The third party refused; no retry until a new change or an explicit retry.
     Failed { errors: Vec<SyncError> },
     /// A transient failure: stay `syncing`, try again at `at`.
-    Retry {
-        at: Timestamp,
-        errors: Vec<SyncError>,
-    },
+    Retry { at: Timestamp, errors: Vec<SyncError> },
 }
 
 /// A terminal (or retry) write for one claimed sync, fenced by its claim.

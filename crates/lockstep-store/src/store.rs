@@ -7,8 +7,8 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 use crate::{
-    Admin, ClaimedSync, Integration, NewAdmin, NewIntegration, PlannedWrite, Record, RecordWrite,
-    RecordWritten, StoreResult, SyncFinish, SyncState, SyncStatus, Tenant, Timestamp,
+    Admin, ClaimedSync, Integration, NewAdmin, NewIntegration, PlannedWrite, Record, RecordWrite, RecordWritten,
+    StoreResult, SyncFinish, SyncState, SyncStatus, Tenant, Timestamp,
 };
 
 /// Decides, inside a record write's transaction, what the write means for
@@ -17,12 +17,7 @@ pub trait SyncPlanner: Send + Sync {
     /// `previous` is the stored record (`None` when it never existed; a
     /// deleted one is passed with `deleted_at` set), `next` the fields to
     /// store (`None` to delete) and `states` the record's sync states.
-    fn plan(
-        &self,
-        previous: Option<&Record>,
-        next: Option<&Value>,
-        states: &[SyncState],
-    ) -> PlannedWrite;
+    fn plan(&self, previous: Option<&Record>, next: Option<&Value>, states: &[SyncState]) -> PlannedWrite;
 }
 
 /// The storage seam. Every method is scoped by tenant where a tenant's data
@@ -41,20 +36,10 @@ pub trait Store: Send + Sync + 'static {
     // ---- tenants and admins -------------------------------------------
 
     /// Creates a tenant and its first admin in one transaction.
-    async fn create_tenant(
-        &self,
-        name: &str,
-        admin: NewAdmin,
-        now: Timestamp,
-    ) -> StoreResult<(Tenant, Admin)>;
+    async fn create_tenant(&self, name: &str, admin: NewAdmin, now: Timestamp) -> StoreResult<(Tenant, Admin)>;
     async fn get_tenant(&self, tenant_id: i64) -> StoreResult<Option<Tenant>>;
     /// Adds an admin; `Conflict` when the email is taken in the tenant.
-    async fn create_admin(
-        &self,
-        tenant_id: i64,
-        admin: NewAdmin,
-        now: Timestamp,
-    ) -> StoreResult<Admin>;
+    async fn create_admin(&self, tenant_id: i64, admin: NewAdmin, now: Timestamp) -> StoreResult<Admin>;
     async fn list_admins(&self, tenant_id: i64) -> StoreResult<Vec<Admin>>;
     /// Finds the admin a bearer token belongs to, by the token's hash.
     async fn admin_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<Admin>>;
@@ -68,11 +53,7 @@ pub trait Store: Send + Sync + 'static {
         integration: NewIntegration,
         now: Timestamp,
     ) -> StoreResult<Integration>;
-    async fn get_integration(
-        &self,
-        tenant_id: i64,
-        integration_id: i64,
-    ) -> StoreResult<Option<Integration>>;
+    async fn get_integration(&self, tenant_id: i64, integration_id: i64) -> StoreResult<Option<Integration>>;
     /// All of a tenant's integrations, oldest first.
     async fn list_integrations(&self, tenant_id: i64) -> StoreResult<Vec<Integration>>;
     /// Replaces name, record type and spec; `None` when absent.
@@ -106,12 +87,7 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<Vec<RecordWritten>>;
     /// A live (not deleted) record.
-    async fn get_record(
-        &self,
-        tenant_id: i64,
-        record_type: &str,
-        external_id: &str,
-    ) -> StoreResult<Option<Record>>;
+    async fn get_record(&self, tenant_id: i64, record_type: &str, external_id: &str) -> StoreResult<Option<Record>>;
     /// Live records of a type in id order, after the cursor `after_id`.
     async fn list_records(
         &self,
@@ -124,11 +100,7 @@ pub trait Store: Send + Sync + 'static {
     // ---- sync states --------------------------------------------------
 
     /// The sync states of the given records (of one tenant).
-    async fn sync_states_for_records(
-        &self,
-        tenant_id: i64,
-        record_ids: &[i64],
-    ) -> StoreResult<Vec<SyncState>>;
+    async fn sync_states_for_records(&self, tenant_id: i64, record_ids: &[i64]) -> StoreResult<Vec<SyncState>>;
     /// Moves `sync_failed` states of a record (one integration, or all) back
     /// to `sync_pending`, due at `due_at`. Returns how many moved.
     async fn retry_failed(

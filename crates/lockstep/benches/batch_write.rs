@@ -66,18 +66,33 @@ struct Phase {
     latencies: Vec<Duration>,
 }
 
-async fn run_phase(client: &reqwest::Client, url: &str, token: &str, args: &Args, name: &'static str, values: (&'static str, u32)) -> Phase {
+async fn run_phase(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    args: &Args,
+    name: &'static str,
+    values: (&'static str, u32),
+) -> Phase {
     let semaphore = Arc::new(Semaphore::new(args.connections));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for chunk_start in (0..args.records).step_by(args.batch) {
-        let records: Vec<Value> = (chunk_start..(chunk_start + args.batch).min(args.records)).map(|n| employee(n, values)).collect();
+        let records: Vec<Value> =
+            (chunk_start..(chunk_start + args.batch).min(args.records)).map(|n| employee(n, values)).collect();
         let body = serde_json::to_vec(&json!({"records": records})).unwrap();
         let permit = semaphore.clone().acquire_owned().await.unwrap();
         let (client, url, token) = (client.clone(), url.to_owned(), token.to_owned());
         tasks.push(tokio::spawn(async move {
             let sent = Instant::now();
-            let response = client.post(url).bearer_auth(token).header("content-type", "application/json").body(body).send().await.expect("the API answers");
+            let response = client
+                .post(url)
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("the API answers");
             let status = response.status();
             let text = response.text().await.unwrap_or_default();
             assert!(status.is_success(), "batch failed: {status} {text}");
@@ -99,7 +114,9 @@ async fn main() -> anyhow::Result<()> {
     let mut config = Config::defaults();
     config.database_url = match args.backend.as_str() {
         "sqlite" => format!("sqlite://{}/bench.db", dir.path().display()),
-        "postgres" => args.database_url.clone().ok_or_else(|| anyhow::anyhow!("--database-url is required for postgres"))?,
+        "postgres" => {
+            args.database_url.clone().ok_or_else(|| anyhow::anyhow!("--database-url is required for postgres"))?
+        }
         other => anyhow::bail!("unknown backend {other}"),
     };
     config.operator_token = Some(OPERATOR.into());
@@ -113,13 +130,22 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(app.run(listener, shutdown.clone()));
 
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.connections).build()?;
-    let tenant: Value = client.post(format!("{base}/v1/tenants")).bearer_auth(OPERATOR)
-        .json(&json!({"name": "bench", "admin": {"email": "bench@bench.example", "name": "Bench"}})).send().await?.json().await?;
+    let tenant: Value = client
+        .post(format!("{base}/v1/tenants"))
+        .bearer_auth(OPERATOR)
+        .json(&json!({"name": "bench", "admin": {"email": "bench@bench.example", "name": "Bench"}}))
+        .send()
+        .await?
+        .json()
+        .await?;
     let token = tenant["token"].as_str().expect("a token").to_owned();
     let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
     for (name, mapping) in [
         ("Directory", json!({"email": "userName", "first_name": "name.givenName", "last_name": "name.familyName"})),
-        ("Payroll", json!({"email": "userName", "employee_number": format!("{enterprise}:employeeNumber"), "cost_center": format!("{enterprise}:costCenter")})),
+        (
+            "Payroll",
+            json!({"email": "userName", "employee_number": format!("{enterprise}:employeeNumber"), "cost_center": format!("{enterprise}:costCenter")}),
+        ),
         ("Benefits", json!({"email": "userName", "department": format!("{enterprise}:department"), "title": "title"})),
     ] {
         let response = client.post(format!("{base}/v1/integrations")).bearer_auth(&token).json(&json!({
@@ -134,7 +160,10 @@ async fn main() -> anyhow::Result<()> {
         run_phase(&client, &url, &token, &args, "relevant update (3 debounces each)", ("v2", 1)).await,
         run_phase(&client, &url, &token, &args, "irrelevant update (no state)", ("v2", 2)).await,
     ];
-    println!("\nbackend={} records={} batch={} connections={}", args.backend, args.records, args.batch, args.connections);
+    println!(
+        "\nbackend={} records={} batch={} connections={}",
+        args.backend, args.records, args.batch, args.connections
+    );
     println!("| phase | records/s | sync-state writes/s | batch p50 | batch p99 |");
     println!("|---|---:|---:|---:|---:|");
     for (i, phase) in phases.iter().enumerate() {
@@ -143,7 +172,14 @@ async fn main() -> anyhow::Result<()> {
         let pct = |p: f64| sorted[((sorted.len() as f64 - 1.0) * p).round() as usize];
         let rate = args.records as f64 / phase.seconds;
         let states = if i < 2 { rate * 3.0 } else { 0.0 };
-        println!("| {} | {:.0} | {:.0} | {:.0} ms | {:.0} ms |", phase.name, rate, states, pct(0.5).as_secs_f64() * 1e3, pct(0.99).as_secs_f64() * 1e3);
+        println!(
+            "| {} | {:.0} | {:.0} | {:.0} ms | {:.0} ms |",
+            phase.name,
+            rate,
+            states,
+            pct(0.5).as_secs_f64() * 1e3,
+            pct(0.99).as_secs_f64() * 1e3
+        );
     }
     shutdown.cancel();
     Ok(())

@@ -45,13 +45,7 @@ impl App {
             Duration::from_secs_f64(config.outbound.connect_timeout_seconds),
             Duration::from_secs_f64(config.outbound.request_timeout_seconds),
         );
-        let state = AppState {
-            store,
-            clock,
-            config: Arc::new(config),
-            outbound,
-            metrics: Arc::new(Metrics::new()),
-        };
+        let state = AppState { store, clock, config: Arc::new(config), outbound, metrics: Arc::new(Metrics::new()) };
         Ok(Self { state })
     }
 
@@ -72,9 +66,7 @@ impl App {
         let router = crate::http::router(self.state.clone());
         tracing::info!(address = %listener.local_addr()?, "serving the API");
         let stop = shutdown.clone();
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await?;
+        axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await?;
         while tasks.join_next().await.is_some() {}
         Ok(())
     }

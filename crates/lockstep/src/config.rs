@@ -131,21 +131,20 @@ impl Config {
 
     /// The defaults alone, for tests and the demo, which then adjust fields.
     pub fn defaults() -> Self {
-        Self::from_figment(Figment::new().merge(Toml::string(DEFAULT_CONFIG)))
-            .expect("the embedded defaults are valid")
+        Self::from_figment(Figment::new().merge(Toml::string(DEFAULT_CONFIG))).expect("the embedded defaults are valid")
     }
 
     fn from_figment(figment: Figment) -> anyhow::Result<Self> {
-        let config: Config = figment
-            .extract()
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        let config: Config = figment.extract().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         config.validate()?;
         Ok(config)
     }
 
     fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
-            self.database_url.starts_with("sqlite:") || self.database_url.starts_with("postgres:") || self.database_url.starts_with("postgresql:"),
+            self.database_url.starts_with("sqlite:")
+                || self.database_url.starts_with("postgres:")
+                || self.database_url.starts_with("postgresql:"),
             "database_url must start with sqlite:// or postgres://"
         );
         anyhow::ensure!(self.worker.concurrency >= 1, "worker.concurrency must be at least 1");

@@ -46,7 +46,14 @@ async fn serve(database_url: &str, port: u16) -> Child {
     }
 }
 
-async fn call(client: &reqwest::Client, port: u16, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+async fn call(
+    client: &reqwest::Client,
+    port: u16,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
     let mut request = client.request(method, format!("http://127.0.0.1:{port}{path}")).bearer_auth(token);
     if let Some(body) = body {
         request = request.json(&body);
@@ -67,20 +74,44 @@ async fn a_process_killed_mid_sync_converges_without_duplicates(backend: Backend
     let client = reqwest::Client::new();
 
     let mut first = serve(&database_url, port).await;
-    let tenant = call(&client, port, OPERATOR_TOKEN, reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "acme", "admin": {"email": "a@acme.test", "name": "A"}}))).await;
+    let tenant = call(
+        &client,
+        port,
+        OPERATOR_TOKEN,
+        reqwest::Method::POST,
+        "/v1/tenants",
+        Some(json!({"name": "acme", "admin": {"email": "a@acme.test", "name": "A"}})),
+    )
+    .await;
     let token = tenant["token"].as_str().unwrap().to_owned();
-    call(&client, port, &token, reqwest::Method::POST, "/v1/integrations", Some(json!({
-        "name": "Directory",
-        "connector": {"kind": "scim", "base_url": proxy.base_url, "bearer_token": scim.token},
-        "field_mapping": {"email": "userName", "first_name": "name.givenName"},
-        "grace_period_seconds": 0.2
-    }))).await;
+    call(
+        &client,
+        port,
+        &token,
+        reqwest::Method::POST,
+        "/v1/integrations",
+        Some(json!({
+            "name": "Directory",
+            "connector": {"kind": "scim", "base_url": proxy.base_url, "bearer_token": scim.token},
+            "field_mapping": {"email": "userName", "first_name": "name.givenName"},
+            "grace_period_seconds": 0.2
+        })),
+    )
+    .await;
 
     // Every write reaches the third party, but its answer is held back.
     proxy.hold(Hold::AfterForwarding);
     let employees: Vec<String> = (1..=5).map(|n| format!("e{n}")).collect();
     for id in &employees {
-        call(&client, port, &token, reqwest::Method::PUT, &format!("/v1/records/employee/{id}"), Some(json!({"email": format!("{id}@acme.test"), "first_name": id}))).await;
+        call(
+            &client,
+            port,
+            &token,
+            reqwest::Method::PUT,
+            &format!("/v1/records/employee/{id}"),
+            Some(json!({"email": format!("{id}@acme.test"), "first_name": id})),
+        )
+        .await;
     }
     proxy.wait_until_held(employees.len()).await;
     assert_eq!(scim.users().await.len(), employees.len(), "the third party applied every create");
@@ -93,7 +124,8 @@ async fn a_process_killed_mid_sync_converges_without_duplicates(backend: Backend
     loop {
         let mut synced = 0;
         for id in &employees {
-            let record = call(&client, port, &token, reqwest::Method::GET, &format!("/v1/records/employee/{id}"), None).await;
+            let record =
+                call(&client, port, &token, reqwest::Method::GET, &format!("/v1/records/employee/{id}"), None).await;
             if record["sync"]["integrations"][0]["status"] == json!("synced") {
                 synced += 1;
             }
@@ -101,7 +133,11 @@ async fn a_process_killed_mid_sync_converges_without_duplicates(backend: Backend
         if synced == employees.len() {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "only {synced} of {} employees synced 30 s after the restart", employees.len());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {synced} of {} employees synced 30 s after the restart",
+            employees.len()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for id in &employees {

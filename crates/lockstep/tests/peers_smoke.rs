@@ -35,13 +35,8 @@ async fn scim_server_stores_and_finds_a_user() {
     assert_eq!(scim.users().await.len(), 1);
 
     // Another token is refused: the server is ours alone.
-    let refused = scim
-        .http()
-        .get(scim.url("/Users"))
-        .header("Authorization", "Bearer wrong")
-        .send()
-        .await
-        .expect("GET /Users");
+    let refused =
+        scim.http().get(scim.url("/Users")).header("Authorization", "Bearer wrong").send().await.expect("GET /Users");
     assert_eq!(refused.status(), 401);
 }
 
@@ -53,10 +48,7 @@ async fn two_scim_servers_are_independent() {
     assert_ne!(a.token, b.token);
     let pid = a.pid();
     drop(a);
-    assert!(
-        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
-        "scim2-server {pid} still runs after drop"
-    );
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "scim2-server {pid} still runs after drop");
     assert!(b.users().await.is_empty());
 }
 
@@ -76,10 +68,7 @@ async fn backend_gives_a_store_url(backend: Backend) {
     let url = backend.database_url(dir.path()).await;
     match backend {
         Backend::Sqlite => {
-            assert_eq!(
-                url,
-                format!("sqlite://{}/lockstep.db", dir.path().display())
-            )
+            assert_eq!(url, format!("sqlite://{}/lockstep.db", dir.path().display()))
         }
         Backend::Postgres => assert_eq!(psql(&url, "select 1").await, "1"),
     }

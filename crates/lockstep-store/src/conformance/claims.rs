@@ -16,10 +16,7 @@ pub async fn a_claim_makes_the_state_syncing_under_a_lease(store: Arc<dyn Store>
     let c = &claimed[0];
     assert_eq!(c.record, record, "the record as it is now");
     let s = &c.state;
-    assert_eq!(
-        (s.record_id, s.integration_id, s.tenant_id),
-        (record.id, okta, tenant_id)
-    );
+    assert_eq!((s.record_id, s.integration_id, s.tenant_id), (record.id, okta, tenant_id));
     assert_eq!(s.status, SyncStatus::Syncing);
     assert_eq!((s.claim, s.attempts), (1, 1));
     assert_eq!(s.due_at, Some(at(40)));
@@ -29,11 +26,7 @@ pub async fn a_claim_makes_the_state_syncing_under_a_lease(store: Arc<dyn Store>
         (stored.status, stored.claim, stored.attempts, stored.due_at),
         (s.status, s.claim, s.attempts, s.due_at)
     );
-    assert_eq!(
-        claim_all(&store, at(39), at(70)).await,
-        vec![],
-        "the lease holds"
-    );
+    assert_eq!(claim_all(&store, at(39), at(70)).await, vec![], "the lease holds");
 }
 
 pub async fn claiming_takes_only_due_pending_states_and_expired_leases(store: Arc<dyn Store>) {
@@ -44,14 +37,7 @@ pub async fn claiming_takes_only_due_pending_states_and_expired_leases(store: Ar
     let due = write_one(&store, acme.id, put("due", json!({})), &soon, at(1)).await;
     let done = write_one(&store, acme.id, put("done", json!({})), &soon, at(1)).await;
     write_one(&store, acme.id, put("later", json!({})), &later, at(1)).await;
-    write_one(
-        &store,
-        acme.id,
-        put("quiet", json!({})),
-        &TestPlanner::quiet(),
-        at(1),
-    )
-    .await;
+    write_one(&store, acme.id, put("quiet", json!({})), &TestPlanner::quiet(), at(1)).await;
 
     // Take "due" and "done" into syncing; finish "done".
     let first = claim_all(&store, at(10), at(40)).await;
@@ -79,28 +65,14 @@ pub async fn a_reclaimed_state_keeps_its_change_during_sync(store: Arc<dyn Store
     let (tenant_id, okta, _) = one_pending(&store).await;
     claim_all(&store, at(10), at(40)).await;
     let planner = TestPlanner::pending(&[okta], at(20), at(320));
-    write(
-        &store,
-        tenant_id,
-        vec![put("e1", json!({"n": 2}))],
-        &planner,
-        at(20),
-    )
-    .await;
+    write(&store, tenant_id, vec![put("e1", json!({"n": 2}))], &planner, at(20)).await;
 
     let reclaimed = claim_all(&store, at(40), at(70)).await;
     assert_eq!(reclaimed.len(), 1);
     let s = &reclaimed[0].state;
-    assert!(
-        s.changed_during_sync,
-        "reclaimed from syncing: the change is still owed"
-    );
+    assert!(s.changed_during_sync, "reclaimed from syncing: the change is still owed");
     assert_eq!((s.claim, s.attempts), (2, 2));
-    assert_eq!(
-        reclaimed[0].record.fields,
-        json!({"n": 2}),
-        "the live fields"
-    );
+    assert_eq!(reclaimed[0].record.fields, json!({"n": 2}), "the live fields");
 }
 
 pub async fn a_claim_of_a_deleted_record_returns_it_with_deleted_at(store: Arc<dyn Store>) {
@@ -123,14 +95,7 @@ pub async fn claiming_respects_the_limit_earliest_due_first(store: Arc<dyn Store
     let mut expected = Vec::new();
     for (i, due) in [50, 20, 40, 10, 30].into_iter().enumerate() {
         let planner = TestPlanner::pending(&[okta], at(1), at(due));
-        let r = write_one(
-            &store,
-            acme.id,
-            put(&format!("e{i}"), json!({})),
-            &planner,
-            at(1),
-        )
-        .await;
+        let r = write_one(&store, acme.id, put(&format!("e{i}"), json!({})), &planner, at(1)).await;
         expected.push((due, r.id));
     }
     expected.sort();
@@ -145,10 +110,7 @@ pub async fn claiming_respects_the_limit_earliest_due_first(store: Arc<dyn Store
     assert_eq!(ids_of(&first), earliest);
     let rest = store.claim_due_syncs(at(60), at(90), 10).await.unwrap();
     assert_eq!(rest.len(), 3);
-    assert_eq!(
-        store.claim_due_syncs(at(60), at(90), 10).await.unwrap(),
-        vec![]
-    );
+    assert_eq!(store.claim_due_syncs(at(60), at(90), 10).await.unwrap(), vec![]);
 }
 
 pub async fn concurrent_claimers_never_get_the_same_state(store: Arc<dyn Store>) {
@@ -157,9 +119,7 @@ pub async fn concurrent_claimers_never_get_the_same_state(store: Arc<dyn Store>)
     let bamboo = integration(&store, acme.id, "BambooHR").await;
     let planner = TestPlanner::pending(&[okta, bamboo], at(1), at(10));
     for chunk in 0..4 {
-        let batch = (0..100)
-            .map(|i| put(&format!("e{chunk}-{i}"), json!({ "i": i })))
-            .collect();
+        let batch = (0..100).map(|i| put(&format!("e{chunk}-{i}"), json!({ "i": i }))).collect();
         write(&store, acme.id, batch, &planner, at(1)).await;
     }
 
@@ -170,11 +130,7 @@ pub async fn concurrent_claimers_never_get_the_same_state(store: Arc<dyn Store>)
             if claimed.is_empty() {
                 return mine;
             }
-            mine.extend(
-                claimed
-                    .into_iter()
-                    .map(|c| (c.state.record_id, c.state.integration_id)),
-            );
+            mine.extend(claimed.into_iter().map(|c| (c.state.record_id, c.state.integration_id)));
             tokio::task::yield_now().await;
         }
     };
@@ -187,8 +143,5 @@ pub async fn concurrent_claimers_never_get_the_same_state(store: Arc<dyn Store>)
         assert!(all.insert(*key), "{key:?} was claimed twice");
     }
     assert_eq!(all.len(), 800);
-    assert_eq!(
-        status_counts(&store).await,
-        [(SyncStatus::Syncing, 800)].into()
-    );
+    assert_eq!(status_counts(&store).await, [(SyncStatus::Syncing, 800)].into());
 }

@@ -8,9 +8,7 @@ use serde_json::json;
 use super::support::*;
 use crate::{Store, SyncStatus};
 
-pub async fn the_planner_sees_the_previous_record_the_next_fields_and_the_states(
-    store: Arc<dyn Store>,
-) {
+pub async fn the_planner_sees_the_previous_record_the_next_fields_and_the_states(store: Arc<dyn Store>) {
     let (acme, _) = tenant(&store, "acme").await;
     let okta = integration(&store, acme.id, "Okta").await;
     let first = TestPlanner::pending(&[okta], at(1), at(100));
@@ -18,14 +16,7 @@ pub async fn the_planner_sees_the_previous_record_the_next_fields_and_the_states
     let stored_states = states(&store, acme.id, stored.id).await;
 
     let planner = TestPlanner::quiet();
-    write(
-        &store,
-        acme.id,
-        vec![put("e1", json!({"n": 2})), delete("e1")],
-        &planner,
-        at(2),
-    )
-    .await;
+    write(&store, acme.id, vec![put("e1", json!({"n": 2})), delete("e1")], &planner, at(2)).await;
     let calls = planner.calls();
     assert_eq!(calls[0].previous, Some(stored));
     assert_eq!(calls[0].next, Some(json!({"n": 2})));
@@ -38,14 +29,7 @@ pub async fn a_pending_plan_creates_a_pending_state_due_at_the_planned_time(stor
     let okta = integration(&store, acme.id, "Okta").await;
     let bamboo = integration(&store, acme.id, "BambooHR").await;
     let planner = TestPlanner::pending(&[okta, bamboo], at(1), at(301));
-    let written = write(
-        &store,
-        acme.id,
-        vec![put("e1", json!({"n": 1}))],
-        &planner,
-        at(1),
-    )
-    .await;
+    let written = write(&store, acme.id, vec![put("e1", json!({"n": 1}))], &planner, at(1)).await;
     assert_eq!(written[0].affected_integrations, vec![okta, bamboo]);
 
     let record_id = written[0].record.id;
@@ -63,55 +47,31 @@ pub async fn a_pending_plan_creates_a_pending_state_due_at_the_planned_time(stor
 
     // A further change moves the due time, within the same quiet period.
     let later = TestPlanner::pending(&[okta], at(2), at(302));
-    write(
-        &store,
-        acme.id,
-        vec![put("e1", json!({"n": 2}))],
-        &later,
-        at(2),
-    )
-    .await;
+    write(&store, acme.id, vec![put("e1", json!({"n": 2}))], &later, at(2)).await;
     let s = state(&store, acme.id, record_id, okta).await;
-    assert_eq!(
-        (s.status, s.due_at, s.pending_since),
-        (SyncStatus::Pending, Some(at(302)), Some(at(1)))
-    );
+    assert_eq!((s.status, s.due_at, s.pending_since), (SyncStatus::Pending, Some(at(302)), Some(at(1))));
     let untouched = state(&store, acme.id, record_id, bamboo).await;
     assert_eq!(untouched.due_at, Some(at(301)));
 }
 
-pub async fn a_pending_plan_moves_a_finished_state_back_to_pending_and_resets_attempts(
-    store: Arc<dyn Store>,
-) {
+pub async fn a_pending_plan_moves_a_finished_state_back_to_pending_and_resets_attempts(store: Arc<dyn Store>) {
     let (acme, _) = tenant(&store, "acme").await;
     let okta = integration(&store, acme.id, "Okta").await;
     let planner = TestPlanner::pending(&[okta], at(1), at(10));
     let record = write_one(&store, acme.id, put("e1", json!({"n": 1})), &planner, at(1)).await;
     let claimed = claim_all(&store, at(10), at(40)).await;
     let errors = vec![error("email", "invalidValue", "taken")];
-    let failed = crate::SyncOutcome::Failed {
-        errors: errors.clone(),
-    };
+    let failed = crate::SyncOutcome::Failed { errors: errors.clone() };
     assert!(finish_one(&store, finish(&claimed[0].state, failed, at(11))).await);
 
     let planner = TestPlanner::pending(&[okta], at(20), at(320));
-    write(
-        &store,
-        acme.id,
-        vec![put("e1", json!({"n": 2}))],
-        &planner,
-        at(20),
-    )
-    .await;
+    write(&store, acme.id, vec![put("e1", json!({"n": 2}))], &planner, at(20)).await;
     let s = state(&store, acme.id, record.id, okta).await;
     assert_eq!(s.status, SyncStatus::Pending);
     assert_eq!((s.due_at, s.pending_since), (Some(at(320)), Some(at(20))));
     assert_eq!(s.attempts, 0);
     assert_eq!(s.claim, 1, "the fencing token never goes back");
-    assert_eq!(
-        s.errors, errors,
-        "the last errors stay visible until the next sync"
-    );
+    assert_eq!(s.errors, errors, "the last errors stay visible until the next sync");
 }
 
 pub async fn a_change_during_a_sync_is_remembered_on_the_syncing_state(store: Arc<dyn Store>) {
@@ -123,23 +83,12 @@ pub async fn a_change_during_a_sync_is_remembered_on_the_syncing_state(store: Ar
     assert_eq!(claimed.len(), 1);
 
     let planner = TestPlanner::pending(&[okta], at(12), at(312));
-    let written = write(
-        &store,
-        acme.id,
-        vec![put("e1", json!({"n": 2}))],
-        &planner,
-        at(12),
-    )
-    .await;
+    let written = write(&store, acme.id, vec![put("e1", json!({"n": 2}))], &planner, at(12)).await;
     assert_eq!(written[0].affected_integrations, vec![okta]);
     let s = state(&store, acme.id, record.id, okta).await;
     assert_eq!(s.status, SyncStatus::Syncing);
     assert!(s.changed_during_sync);
-    assert_eq!(
-        (s.due_at, s.claim, s.attempts),
-        (Some(at(40)), 1, 1),
-        "the lease stands"
-    );
+    assert_eq!((s.due_at, s.claim, s.attempts), (Some(at(40)), 1, 1), "the lease stands");
     // The planner was asked with the syncing state and answered accordingly.
     let call = &planner.calls()[0];
     assert_eq!(call.states[0].status, SyncStatus::Syncing);
@@ -159,13 +108,8 @@ pub async fn concurrent_writers_of_the_same_new_records_serialize(store: Arc<dyn
         let planner = TestPlanner::pending(&[okta], at(1), at(100));
         let mut written = Vec::new();
         for round in 0..3 {
-            let batch = keys
-                .iter()
-                .map(|k| put(k, json!({ "by": by, "round": round })))
-                .collect();
-            let result = store
-                .write_records(acme.id, EMPLOYEE, batch, &planner, at(1))
-                .await;
+            let batch = keys.iter().map(|k| put(k, json!({ "by": by, "round": round }))).collect();
+            let result = store.write_records(acme.id, EMPLOYEE, batch, &planner, at(1)).await;
             written.extend(result.expect("a concurrent batch must not fail"));
         }
         written
@@ -175,28 +119,13 @@ pub async fn concurrent_writers_of_the_same_new_records_serialize(store: Arc<dyn
     let (a, b) = (a.await.unwrap(), b.await.unwrap());
 
     for key in &keys {
-        let mine: Vec<_> = a
-            .iter()
-            .chain(b.iter())
-            .filter(|w| &w.record.external_id == key)
-            .collect();
+        let mine: Vec<_> = a.iter().chain(b.iter()).filter(|w| &w.record.external_id == key).collect();
         assert_eq!(mine.len(), 6);
-        assert_eq!(
-            mine.iter().filter(|w| w.created).count(),
-            1,
-            "{key} created once"
-        );
-        let stored = store
-            .get_record(acme.id, EMPLOYEE, key)
-            .await
-            .unwrap()
-            .unwrap();
+        assert_eq!(mine.iter().filter(|w| w.created).count(), 1, "{key} created once");
+        let stored = store.get_record(acme.id, EMPLOYEE, key).await.unwrap().unwrap();
         assert!(mine.iter().all(|w| w.record.id == stored.id));
         let changes = mine.iter().filter(|w| !w.changed_fields.is_empty()).count() as i64;
-        assert_eq!(
-            stored.version, changes,
-            "{key}: one version per change, none lost"
-        );
+        assert_eq!(stored.version, changes, "{key}: one version per change, none lost");
         assert_eq!(states(&store, acme.id, stored.id).await.len(), 1);
     }
 }

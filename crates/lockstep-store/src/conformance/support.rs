@@ -13,9 +13,8 @@ use chrono::{TimeZone, Utc};
 use serde_json::{Map, Value};
 
 use crate::{
-    Admin, ClaimedSync, NewAdmin, NewIntegration, PlannedSync, PlannedWrite, Record, RecordWrite,
-    RecordWritten, Store, SyncFinish, SyncOutcome, SyncPlanner, SyncState, SyncStatus, Tenant,
-    Timestamp,
+    Admin, ClaimedSync, NewAdmin, NewIntegration, PlannedSync, PlannedWrite, Record, RecordWrite, RecordWritten, Store,
+    SyncFinish, SyncOutcome, SyncPlanner, SyncState, SyncStatus, Tenant, Timestamp,
 };
 
 /// The record type every case writes, unless it tests types apart.
@@ -34,19 +33,12 @@ pub fn token_hash(seed: &str) -> String {
 }
 
 pub fn new_admin(email: &str) -> NewAdmin {
-    NewAdmin {
-        email: email.to_string(),
-        name: format!("Admin {email}"),
-        token_hash: token_hash(email),
-    }
+    NewAdmin { email: email.to_string(), name: format!("Admin {email}"), token_hash: token_hash(email) }
 }
 
 /// Creates a tenant named `name` with the admin `admin@<name>`.
 pub async fn tenant(store: &Arc<dyn Store>, name: &str) -> (Tenant, Admin) {
-    store
-        .create_tenant(name, new_admin(&format!("admin@{name}")), at(0))
-        .await
-        .expect("create_tenant")
+    store.create_tenant(name, new_admin(&format!("admin@{name}")), at(0)).await.expect("create_tenant")
 }
 
 pub fn new_integration(name: &str) -> NewIntegration {
@@ -59,34 +51,19 @@ pub fn new_integration(name: &str) -> NewIntegration {
 
 /// Creates an integration of employees and returns its id.
 pub async fn integration(store: &Arc<dyn Store>, tenant_id: i64, name: &str) -> i64 {
-    store
-        .create_integration(tenant_id, new_integration(name), at(0))
-        .await
-        .expect("create_integration")
-        .id
+    store.create_integration(tenant_id, new_integration(name), at(0)).await.expect("create_integration").id
 }
 
 pub fn put(external_id: &str, fields: Value) -> RecordWrite {
-    RecordWrite {
-        external_id: external_id.to_string(),
-        fields: Some(fields),
-        expected_version: None,
-    }
+    RecordWrite { external_id: external_id.to_string(), fields: Some(fields), expected_version: None }
 }
 
 pub fn put_expecting(external_id: &str, fields: Value, expected_version: i64) -> RecordWrite {
-    RecordWrite {
-        expected_version: Some(expected_version),
-        ..put(external_id, fields)
-    }
+    RecordWrite { expected_version: Some(expected_version), ..put(external_id, fields) }
 }
 
 pub fn delete(external_id: &str) -> RecordWrite {
-    RecordWrite {
-        external_id: external_id.to_string(),
-        fields: None,
-        expected_version: None,
-    }
+    RecordWrite { external_id: external_id.to_string(), fields: None, expected_version: None }
 }
 
 /// Writes employees and unwraps.
@@ -97,10 +74,7 @@ pub async fn write(
     planner: &TestPlanner,
     now: Timestamp,
 ) -> Vec<RecordWritten> {
-    store
-        .write_records(tenant_id, EMPLOYEE, writes, planner, now)
-        .await
-        .expect("write_records")
+    store.write_records(tenant_id, EMPLOYEE, writes, planner, now).await.expect("write_records")
 }
 
 /// Writes one employee and returns its stored record.
@@ -111,29 +85,18 @@ pub async fn write_one(
     planner: &TestPlanner,
     now: Timestamp,
 ) -> Record {
-    write(store, tenant_id, vec![write_], planner, now)
-        .await
-        .remove(0)
-        .record
+    write(store, tenant_id, vec![write_], planner, now).await.remove(0).record
 }
 
 /// A record's sync states, by integration id.
 pub async fn states(store: &Arc<dyn Store>, tenant_id: i64, record_id: i64) -> Vec<SyncState> {
-    let mut states = store
-        .sync_states_for_records(tenant_id, &[record_id])
-        .await
-        .expect("sync_states_for_records");
+    let mut states = store.sync_states_for_records(tenant_id, &[record_id]).await.expect("sync_states_for_records");
     states.sort_by_key(|s| s.integration_id);
     states
 }
 
 /// The one sync state of a record in an integration; panics when absent.
-pub async fn state(
-    store: &Arc<dyn Store>,
-    tenant_id: i64,
-    record_id: i64,
-    integration_id: i64,
-) -> SyncState {
+pub async fn state(store: &Arc<dyn Store>, tenant_id: i64, record_id: i64, integration_id: i64) -> SyncState {
     states(store, tenant_id, record_id)
         .await
         .into_iter()
@@ -142,15 +105,8 @@ pub async fn state(
 }
 
 /// Claims everything due at `now`, with a lease until `lease_until`.
-pub async fn claim_all(
-    store: &Arc<dyn Store>,
-    now: Timestamp,
-    lease_until: Timestamp,
-) -> Vec<ClaimedSync> {
-    store
-        .claim_due_syncs(now, lease_until, 10_000)
-        .await
-        .expect("claim_due_syncs")
+pub async fn claim_all(store: &Arc<dyn Store>, now: Timestamp, lease_until: Timestamp) -> Vec<ClaimedSync> {
+    store.claim_due_syncs(now, lease_until, 10_000).await.expect("claim_due_syncs")
 }
 
 /// The finish of a claimed sync at `now`, re-pending (if needed) at `now + 300 s`.
@@ -167,24 +123,13 @@ pub fn finish(claimed: &SyncState, outcome: SyncOutcome, now: Timestamp) -> Sync
 
 /// Applies one finish and returns whether it applied.
 pub async fn finish_one(store: &Arc<dyn Store>, finish: SyncFinish) -> bool {
-    let applied = store
-        .finish_syncs(vec![finish])
-        .await
-        .expect("finish_syncs");
-    assert_eq!(
-        applied.len(),
-        1,
-        "finish_syncs returns one answer per finish"
-    );
+    let applied = store.finish_syncs(vec![finish]).await.expect("finish_syncs");
+    assert_eq!(applied.len(), 1, "finish_syncs returns one answer per finish");
     applied[0]
 }
 
 pub fn error(field: &str, code: &str, message: &str) -> crate::SyncError {
-    crate::SyncError {
-        field: Some(field.to_string()),
-        code: code.to_string(),
-        message: message.to_string(),
-    }
+    crate::SyncError { field: Some(field.to_string()), code: code.to_string(), message: message.to_string() }
 }
 
 /// What the planner was asked, for assertions.
@@ -241,10 +186,7 @@ impl TestPlanner {
 /// Top-level field names whose value differs; a deleted or absent record has no fields.
 fn changed_fields(previous: Option<&Record>, next: Option<&Value>) -> Vec<String> {
     let empty = Map::new();
-    let before = previous
-        .filter(|r| r.deleted_at.is_none())
-        .and_then(|r| r.fields.as_object())
-        .unwrap_or(&empty);
+    let before = previous.filter(|r| r.deleted_at.is_none()).and_then(|r| r.fields.as_object()).unwrap_or(&empty);
     let after = next.and_then(Value::as_object).unwrap_or(&empty);
     let mut keys: Vec<String> = before.keys().chain(after.keys()).cloned().collect();
     keys.sort();
@@ -254,12 +196,7 @@ fn changed_fields(previous: Option<&Record>, next: Option<&Value>) -> Vec<String
 }
 
 impl SyncPlanner for TestPlanner {
-    fn plan(
-        &self,
-        previous: Option<&Record>,
-        next: Option<&Value>,
-        states: &[SyncState],
-    ) -> PlannedWrite {
+    fn plan(&self, previous: Option<&Record>, next: Option<&Value>, states: &[SyncState]) -> PlannedWrite {
         self.calls.lock().unwrap().push(PlannerCall {
             previous: previous.cloned(),
             next: next.cloned(),
@@ -277,42 +214,27 @@ impl SyncPlanner for TestPlanner {
             .map(|&integration_id| {
                 let state = states.iter().find(|s| s.integration_id == integration_id);
                 match state {
-                    Some(s) if s.status == SyncStatus::Syncing => {
-                        PlannedSync::ChangedDuringSync { integration_id }
-                    }
+                    Some(s) if s.status == SyncStatus::Syncing => PlannedSync::ChangedDuringSync { integration_id },
                     Some(s) if s.status == SyncStatus::Pending => PlannedSync::Pending {
                         integration_id,
                         due_at: self.due_at,
                         pending_since: s.pending_since.unwrap_or(self.now),
                     },
-                    _ => PlannedSync::Pending {
-                        integration_id,
-                        due_at: self.due_at,
-                        pending_since: self.now,
-                    },
+                    _ => PlannedSync::Pending { integration_id, due_at: self.due_at, pending_since: self.now },
                 }
             })
             .collect();
-        PlannedWrite {
-            changed_fields,
-            syncs,
-        }
+        PlannedWrite { changed_fields, syncs }
     }
 }
 
 /// `sync_status_counts` as a map without zero counts (a backend may list a
 /// status with 0 or leave it out).
 pub async fn status_counts(store: &Arc<dyn Store>) -> std::collections::BTreeMap<SyncStatus, i64> {
-    let counts = store
-        .sync_status_counts()
-        .await
-        .expect("sync_status_counts");
+    let counts = store.sync_status_counts().await.expect("sync_status_counts");
     let mut seen = std::collections::BTreeMap::new();
     for (status, count) in counts {
-        assert!(
-            seen.insert(status, count).is_none(),
-            "{status:?} is listed twice"
-        );
+        assert!(seen.insert(status, count).is_none(), "{status:?} is listed twice");
     }
     seen.retain(|_, count| *count != 0);
     seen
@@ -323,13 +245,6 @@ pub async fn one_pending(store: &Arc<dyn Store>) -> (i64, i64, Record) {
     let (acme, _) = tenant(store, "acme").await;
     let okta = integration(store, acme.id, "Okta").await;
     let planner = TestPlanner::pending(&[okta], at(1), at(10));
-    let record = write_one(
-        store,
-        acme.id,
-        put("e1", serde_json::json!({"n": 1})),
-        &planner,
-        at(1),
-    )
-    .await;
+    let record = write_one(store, acme.id, put("e1", serde_json::json!({"n": 1})), &planner, at(1)).await;
     (acme.id, okta, record)
 }

@@ -8,10 +8,7 @@ use super::support::*;
 use crate::{NewIntegration, Store, StoreError, SyncStatus};
 
 pub async fn a_tenant_is_created_with_its_first_admin(store: Arc<dyn Store>) {
-    let (tenant, admin) = store
-        .create_tenant("Acme", new_admin("ada@acme.test"), at(1))
-        .await
-        .unwrap();
+    let (tenant, admin) = store.create_tenant("Acme", new_admin("ada@acme.test"), at(1)).await.unwrap();
     assert_eq!(tenant.name, "Acme");
     assert_eq!(tenant.created_at, at(1));
     assert_eq!(admin.tenant_id, tenant.id);
@@ -19,27 +16,19 @@ pub async fn a_tenant_is_created_with_its_first_admin(store: Arc<dyn Store>) {
     assert_eq!(admin.name, "Admin ada@acme.test");
     assert_eq!(admin.created_at, at(1));
 
-    assert_eq!(
-        store.get_tenant(tenant.id).await.unwrap(),
-        Some(tenant.clone())
-    );
+    assert_eq!(store.get_tenant(tenant.id).await.unwrap(), Some(tenant.clone()));
     assert_eq!(store.get_tenant(tenant.id + 1000).await.unwrap(), None);
     assert_eq!(store.list_admins(tenant.id).await.unwrap(), vec![admin]);
 }
 
 pub async fn an_admin_is_found_by_the_hash_of_their_token(store: Arc<dyn Store>) {
     let (tenant, first) = tenant(&store, "acme").await;
-    let second = store
-        .create_admin(tenant.id, new_admin("grace@acme.test"), at(2))
-        .await
-        .unwrap();
+    let second = store.create_admin(tenant.id, new_admin("grace@acme.test"), at(2)).await.unwrap();
     assert_eq!(second.tenant_id, tenant.id);
 
     let found = store.admin_by_token_hash(&token_hash("admin@acme")).await;
     assert_eq!(found.unwrap(), Some(first));
-    let found = store
-        .admin_by_token_hash(&token_hash("grace@acme.test"))
-        .await;
+    let found = store.admin_by_token_hash(&token_hash("grace@acme.test")).await;
     assert_eq!(found.unwrap(), Some(second));
     let found = store.admin_by_token_hash(&token_hash("nobody")).await;
     assert_eq!(found.unwrap(), None);
@@ -48,10 +37,7 @@ pub async fn an_admin_is_found_by_the_hash_of_their_token(store: Arc<dyn Store>)
 pub async fn an_admin_email_is_unique_within_a_tenant(store: Arc<dyn Store>) {
     let (acme, _) = tenant(&store, "acme").await;
     let (globex, _) = tenant(&store, "globex").await;
-    store
-        .create_admin(acme.id, new_admin("ada@example.test"), at(1))
-        .await
-        .unwrap();
+    store.create_admin(acme.id, new_admin("ada@example.test"), at(1)).await.unwrap();
 
     let mut same_email = new_admin("ada@example.test");
     same_email.token_hash = token_hash("another token");
@@ -61,10 +47,7 @@ pub async fn an_admin_email_is_unique_within_a_tenant(store: Arc<dyn Store>) {
         "duplicate email in a tenant must be a Conflict, got {duplicate:?}"
     );
     // The same email in another tenant is another person's account.
-    store
-        .create_admin(globex.id, same_email, at(2))
-        .await
-        .unwrap();
+    store.create_admin(globex.id, same_email, at(2)).await.unwrap();
 }
 
 pub async fn a_token_hash_belongs_to_one_admin_only(store: Arc<dyn Store>) {
@@ -84,40 +67,22 @@ pub async fn a_token_hash_belongs_to_one_admin_only(store: Arc<dyn Store>) {
 pub async fn list_admins_lists_a_tenants_admins_oldest_first(store: Arc<dyn Store>) {
     let (acme, first) = tenant(&store, "acme").await;
     let (globex, _) = tenant(&store, "globex").await;
-    let second = store
-        .create_admin(acme.id, new_admin("b@acme.test"), at(5))
-        .await
-        .unwrap();
-    let third = store
-        .create_admin(acme.id, new_admin("a@acme.test"), at(6))
-        .await
-        .unwrap();
-    store
-        .create_admin(globex.id, new_admin("c@globex.test"), at(7))
-        .await
-        .unwrap();
-    assert_eq!(
-        store.list_admins(acme.id).await.unwrap(),
-        vec![first, second, third]
-    );
+    let second = store.create_admin(acme.id, new_admin("b@acme.test"), at(5)).await.unwrap();
+    let third = store.create_admin(acme.id, new_admin("a@acme.test"), at(6)).await.unwrap();
+    store.create_admin(globex.id, new_admin("c@globex.test"), at(7)).await.unwrap();
+    assert_eq!(store.list_admins(acme.id).await.unwrap(), vec![first, second, third]);
     assert_eq!(store.list_admins(globex.id + 1000).await.unwrap(), vec![]);
 }
 
 pub async fn integrations_are_created_read_listed_updated_and_deleted(store: Arc<dyn Store>) {
     let (acme, _) = tenant(&store, "acme").await;
-    let created = store
-        .create_integration(acme.id, new_integration("Okta"), at(1))
-        .await
-        .unwrap();
+    let created = store.create_integration(acme.id, new_integration("Okta"), at(1)).await.unwrap();
     assert_eq!(created.tenant_id, acme.id);
     assert_eq!(created.name, "Okta");
     assert_eq!(created.record_type, EMPLOYEE);
     assert_eq!(created.spec, new_integration("Okta").spec);
     assert_eq!((created.created_at, created.updated_at), (at(1), at(1)));
-    let other = store
-        .create_integration(acme.id, new_integration("BambooHR"), at(2))
-        .await
-        .unwrap();
+    let other = store.create_integration(acme.id, new_integration("BambooHR"), at(2)).await.unwrap();
 
     let got = store.get_integration(acme.id, created.id).await.unwrap();
     assert_eq!(got, Some(created.clone()));
@@ -143,16 +108,10 @@ pub async fn integrations_are_created_read_listed_updated_and_deleted(store: Arc
     assert_eq!(got, Some(updated));
 
     assert!(store.delete_integration(acme.id, created.id).await.unwrap());
-    assert_eq!(
-        store.get_integration(acme.id, created.id).await.unwrap(),
-        None
-    );
+    assert_eq!(store.get_integration(acme.id, created.id).await.unwrap(), None);
     assert!(!store.delete_integration(acme.id, created.id).await.unwrap());
     assert_eq!(store.list_integrations(acme.id).await.unwrap(), vec![other]);
-    let missing = store
-        .update_integration(acme.id, created.id, change, at(4))
-        .await
-        .unwrap();
+    let missing = store.update_integration(acme.id, created.id, change, at(4)).await.unwrap();
     assert_eq!(missing, None);
 }
 
@@ -162,20 +121,10 @@ pub async fn an_integration_name_is_unique_within_a_tenant(store: Arc<dyn Store>
     integration(&store, acme.id, "Okta").await;
     let bamboo = integration(&store, acme.id, "BambooHR").await;
 
-    let duplicate = store
-        .create_integration(acme.id, new_integration("Okta"), at(1))
-        .await;
-    assert!(
-        matches!(duplicate, Err(StoreError::Conflict(_))),
-        "got {duplicate:?}"
-    );
-    let renamed = store
-        .update_integration(acme.id, bamboo, new_integration("Okta"), at(1))
-        .await;
-    assert!(
-        matches!(renamed, Err(StoreError::Conflict(_))),
-        "got {renamed:?}"
-    );
+    let duplicate = store.create_integration(acme.id, new_integration("Okta"), at(1)).await;
+    assert!(matches!(duplicate, Err(StoreError::Conflict(_))), "got {duplicate:?}");
+    let renamed = store.update_integration(acme.id, bamboo, new_integration("Okta"), at(1)).await;
+    assert!(matches!(renamed, Err(StoreError::Conflict(_))), "got {renamed:?}");
     integration(&store, globex.id, "Okta").await;
 }
 
@@ -186,10 +135,7 @@ pub async fn another_tenants_integration_is_absent(store: Arc<dyn Store>) {
 
     assert_eq!(store.get_integration(globex.id, okta).await.unwrap(), None);
     assert_eq!(store.list_integrations(globex.id).await.unwrap(), vec![]);
-    let updated = store
-        .update_integration(globex.id, okta, new_integration("Stolen"), at(1))
-        .await
-        .unwrap();
+    let updated = store.update_integration(globex.id, okta, new_integration("Stolen"), at(1)).await.unwrap();
     assert_eq!(updated, None);
     assert!(!store.delete_integration(globex.id, okta).await.unwrap());
     let still = store.get_integration(acme.id, okta).await.unwrap().unwrap();

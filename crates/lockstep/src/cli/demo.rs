@@ -77,7 +77,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(app.run(listener, shutdown.clone()));
 
-    let token = seed(&api, &operator_token, &args, (directory.base_url(), &directory_token), (payroll.base_url(), &payroll_token)).await?;
+    let token = seed(
+        &api,
+        &operator_token,
+        &args,
+        (directory.base_url(), &directory_token),
+        (payroll.base_url(), &payroll_token),
+    )
+    .await?;
     print_tour(&api, &token, &args, directory.base_url(), &directory_token, payroll.base_url(), &payroll_token);
 
     super::serve::stop_on_signal(shutdown.clone()).await;
@@ -96,42 +103,63 @@ async fn post(client: &reqwest::Client, url: String, token: &str, body: Value) -
 }
 
 /// Creates the tenant, both integrations and the employees; answers the admin token.
-async fn seed(api: &str, operator_token: &str, args: &DemoArgs, directory: (&str, &str), payroll: (&str, &str)) -> anyhow::Result<String> {
+async fn seed(
+    api: &str,
+    operator_token: &str,
+    args: &DemoArgs,
+    directory: (&str, &str),
+    payroll: (&str, &str),
+) -> anyhow::Result<String> {
     let client = reqwest::Client::new();
-    let tenant = post(&client, format!("{api}/v1/tenants"), operator_token, json!({
-        "name": "Acme Corp",
-        "admin": {"email": "admin@acme.example", "name": "Avery Admin"}
-    }))
+    let tenant = post(
+        &client,
+        format!("{api}/v1/tenants"),
+        operator_token,
+        json!({
+            "name": "Acme Corp",
+            "admin": {"email": "admin@acme.example", "name": "Avery Admin"}
+        }),
+    )
     .await?;
     let token = tenant["token"].as_str().context("the tenant answer has a token")?.to_owned();
     let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-    post(&client, format!("{api}/v1/integrations"), &token, json!({
-        "name": "Directory",
-        "record_type": "employee",
-        "connector": {"kind": "scim", "base_url": directory.0, "bearer_token": directory.1},
-        "field_mapping": {
-            "email": "userName",
-            "first_name": "name.givenName",
-            "last_name": "name.familyName",
-            "work_phone": "phoneNumbers[type eq \"work\"].value",
-            "department": format!("{enterprise}:department")
-        },
-        "grace_period_seconds": args.grace_seconds
-    }))
+    post(
+        &client,
+        format!("{api}/v1/integrations"),
+        &token,
+        json!({
+            "name": "Directory",
+            "record_type": "employee",
+            "connector": {"kind": "scim", "base_url": directory.0, "bearer_token": directory.1},
+            "field_mapping": {
+                "email": "userName",
+                "first_name": "name.givenName",
+                "last_name": "name.familyName",
+                "work_phone": "phoneNumbers[type eq \"work\"].value",
+                "department": format!("{enterprise}:department")
+            },
+            "grace_period_seconds": args.grace_seconds
+        }),
+    )
     .await?;
-    post(&client, format!("{api}/v1/integrations"), &token, json!({
-        "name": "Payroll",
-        "record_type": "employee",
-        "connector": {"kind": "scim", "base_url": payroll.0, "bearer_token": payroll.1},
-        "field_mapping": {
-            "email": "userName",
-            "title": "title",
-            "employee_number": format!("{enterprise}:employeeNumber"),
-            "cost_center": format!("{enterprise}:costCenter")
-        },
-        "eligibility": [{"field": "employment_type", "op": "eq", "value": "employee"}],
-        "grace_period_seconds": args.grace_seconds
-    }))
+    post(
+        &client,
+        format!("{api}/v1/integrations"),
+        &token,
+        json!({
+            "name": "Payroll",
+            "record_type": "employee",
+            "connector": {"kind": "scim", "base_url": payroll.0, "bearer_token": payroll.1},
+            "field_mapping": {
+                "email": "userName",
+                "title": "title",
+                "employee_number": format!("{enterprise}:employeeNumber"),
+                "cost_center": format!("{enterprise}:costCenter")
+            },
+            "eligibility": [{"field": "employment_type", "op": "eq", "value": "employee"}],
+            "grace_period_seconds": args.grace_seconds
+        }),
+    )
     .await?;
     let records: Vec<Value> = (1..=args.employees).map(employee).collect();
     post(&client, format!("{api}/v1/records/employee/batch"), &token, json!({"records": records})).await?;
@@ -140,8 +168,10 @@ async fn seed(api: &str, operator_token: &str, args: &DemoArgs, directory: (&str
 
 /// A deterministic sample employee.
 fn employee(n: usize) -> Value {
-    const FIRST: [&str; 10] = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "John", "Margaret", "Ken"];
-    const LAST: [&str; 10] = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Backus", "Hamilton", "Thompson"];
+    const FIRST: [&str; 10] =
+        ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "John", "Margaret", "Ken"];
+    const LAST: [&str; 10] =
+        ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Backus", "Hamilton", "Thompson"];
     const DEPARTMENTS: [&str; 4] = ["Engineering", "Finance", "People", "Sales"];
     const TITLES: [&str; 4] = ["Engineer", "Analyst", "Manager", "Account Executive"];
     let (first, last) = (FIRST[n % 10], LAST[(n / 10) % 10]);
@@ -162,7 +192,15 @@ fn employee(n: usize) -> Value {
     })
 }
 
-fn print_tour(api: &str, token: &str, args: &DemoArgs, directory: &str, directory_token: &str, payroll: &str, payroll_token: &str) {
+fn print_tour(
+    api: &str,
+    token: &str,
+    args: &DemoArgs,
+    directory: &str,
+    directory_token: &str,
+    payroll: &str,
+    payroll_token: &str,
+) {
     let grace = args.grace_seconds;
     println!(
         r#"

@@ -14,9 +14,7 @@ pub async fn serve(config_file: Option<&Path>) -> anyhow::Result<()> {
     tracing::info!(?config, "starting");
     let listen = config.listen;
     let app = App::build(config).await?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("binding {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     app.run(listener, shutdown).await

@@ -105,11 +105,8 @@ impl Resolve for GuardedResolver {
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = addrs
-                .iter()
-                .copied()
-                .filter(|a| guard.check(&host, a.ip()).is_ok())
-                .collect();
+            let allowed: Vec<SocketAddr> =
+                addrs.iter().copied().filter(|a| guard.check(&host, a.ip()).is_ok()).collect();
             if allowed.is_empty() {
                 let refused = addrs
                     .first()
@@ -167,7 +164,19 @@ mod tests {
     #[test]
     fn private_and_reserved_addresses_are_refused_by_default() {
         let guard = AddressGuard::default();
-        for addr in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1"] {
+        for addr in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(guard.check("h", ip(addr)).is_err(), "{addr} should be refused");
         }
         for addr in ["93.184.216.34", "2606:4700::1111"] {

@@ -28,10 +28,7 @@ pub fn badge(states: impl IntoIterator<Item = (i64, SyncStatus)>) -> Vec<BadgeEn
     for (integration_id, status) in states {
         match entries.iter_mut().find(|e| e.status == status) {
             Some(entry) => entry.integration_ids.push(integration_id),
-            None => entries.push(BadgeEntry {
-                status,
-                integration_ids: vec![integration_id],
-            }),
+            None => entries.push(BadgeEntry { status, integration_ids: vec![integration_id] }),
         }
     }
     entries.sort_by_key(|e| std::cmp::Reverse(importance(e.status)));

@@ -60,10 +60,7 @@ impl Eligibility {
         let mut parsed = Vec::with_capacity(conditions.len());
         for c in conditions {
             let path = FieldPath::parse(&c.field)?;
-            let error = |reason| EligibilityError::Value {
-                field: c.field.clone(),
-                reason,
-            };
+            let error = |reason| EligibilityError::Value { field: c.field.clone(), reason };
             let value = match (c.op, &c.value) {
                 (ConditionOp::Exists | ConditionOp::NotExists, None) => Value::Null,
                 (ConditionOp::Exists | ConditionOp::NotExists, Some(_)) => {
@@ -74,9 +71,7 @@ impl Eligibility {
                     return Err(error("`in` and `not_in` need an array `value`"))
                 }
                 (ConditionOp::Eq | ConditionOp::Ne, Some(v)) => v.clone(),
-                (ConditionOp::Eq | ConditionOp::Ne, None) => {
-                    return Err(error("`eq` and `ne` need a `value`"))
-                }
+                (ConditionOp::Eq | ConditionOp::Ne, None) => return Err(error("`eq` and `ne` need a `value`")),
             };
             parsed.push((path, c.op, value));
         }
@@ -87,11 +82,7 @@ impl Eligibility {
     pub fn admits(&self, fields: &Value) -> bool {
         self.conditions.iter().all(|(path, op, expected)| {
             let actual = path.get(fields).filter(|v| !v.is_null());
-            let listed = || {
-                expected
-                    .as_array()
-                    .is_some_and(|list| actual.is_some_and(|a| list.contains(a)))
-            };
+            let listed = || expected.as_array().is_some_and(|list| actual.is_some_and(|a| list.contains(a)));
             match op {
                 ConditionOp::Eq => actual == Some(expected),
                 ConditionOp::Ne => actual.is_some_and(|a| a != expected),

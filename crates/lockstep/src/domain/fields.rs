@@ -20,10 +20,7 @@ pub struct FieldPath {
 impl FieldPath {
     /// Parses `a.b.c`: segments of letters, digits, `_` and `-`.
     pub fn parse(raw: &str) -> Result<Self, FieldPathError> {
-        let error = |reason| FieldPathError {
-            path: raw.to_owned(),
-            reason,
-        };
+        let error = |reason| FieldPathError { path: raw.to_owned(), reason };
         if raw.is_empty() {
             return Err(error("it is empty"));
         }
@@ -31,16 +28,11 @@ impl FieldPath {
             if segment.is_empty() {
                 return Err(error("it has an empty segment"));
             }
-            if !segment
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            {
+            if !segment.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
                 return Err(error("segments may hold only letters, digits, `_` and `-`"));
             }
         }
-        Ok(Self {
-            raw: raw.to_owned(),
-        })
+        Ok(Self { raw: raw.to_owned() })
     }
 
     pub fn as_str(&self) -> &str {
@@ -49,18 +41,15 @@ impl FieldPath {
 
     /// The value at this path, if every step exists.
     pub fn get<'v>(&self, fields: &'v Value) -> Option<&'v Value> {
-        self.raw
-            .split('.')
-            .try_fold(fields, |value, segment| value.get(segment))
+        self.raw.split('.').try_fold(fields, |value, segment| value.get(segment))
     }
 
     /// True when a change at `changed` (a leaf path of a diff) touches this
     /// path: one is a prefix of the other.
     pub fn overlaps(&self, changed: &str) -> bool {
         let (a, b) = (self.raw.as_str(), changed);
-        let prefix = |short: &str, long: &str| {
-            long.starts_with(short) && long.as_bytes().get(short.len()) == Some(&b'.')
-        };
+        let prefix =
+            |short: &str, long: &str| long.starts_with(short) && long.as_bytes().get(short.len()) == Some(&b'.');
         a == b || prefix(a, b) || prefix(b, a)
     }
 }
@@ -116,11 +105,9 @@ mod tests {
     #[test]
     fn diff_reports_changed_nested_leaves_only() {
         let before = json!({"first_name": "Ada", "address": {"city": "Delft", "zip": "2611"}, "tags": [1]});
-        let after = json!({"first_name": "Ada", "address": {"city": "Leiden", "zip": "2611"}, "tags": [1, 2], "title": "CTO"});
-        assert_eq!(
-            changed_paths(&before, &after),
-            vec!["address.city", "tags", "title"]
-        );
+        let after =
+            json!({"first_name": "Ada", "address": {"city": "Leiden", "zip": "2611"}, "tags": [1, 2], "title": "CTO"});
+        assert_eq!(changed_paths(&before, &after), vec!["address.city", "tags", "title"]);
     }
 
     #[test]
@@ -130,10 +117,7 @@ mod tests {
 
     #[test]
     fn object_replaced_by_scalar_is_one_change() {
-        assert_eq!(
-            changed_paths(&json!({"a": {"b": 1}}), &json!({"a": 3})),
-            vec!["a"]
-        );
+        assert_eq!(changed_paths(&json!({"a": {"b": 1}}), &json!({"a": 3})), vec!["a"]);
     }
 
     #[test]
@@ -151,9 +135,6 @@ mod tests {
         assert!(FieldPath::parse("").is_err());
         assert!(FieldPath::parse("a..b").is_err());
         assert!(FieldPath::parse("a b").is_err());
-        assert_eq!(
-            FieldPath::parse("a.b").unwrap().get(&json!({"a": {"b": 2}})),
-            Some(&json!(2))
-        );
+        assert_eq!(FieldPath::parse("a.b").unwrap().get(&json!({"a": {"b": 2}})), Some(&json!(2)));
     }
 }

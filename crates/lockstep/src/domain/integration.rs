@@ -41,20 +41,16 @@ impl std::fmt::Debug for ConnectorConfig {
     // Credentials never reach a log line.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ConnectorConfig::Scim(c) => f
-                .debug_struct("Scim")
-                .field("base_url", &c.base_url)
-                .field("bearer_token", &"<redacted>")
-                .finish(),
+            ConnectorConfig::Scim(c) => {
+                f.debug_struct("Scim").field("base_url", &c.base_url).field("bearer_token", &"<redacted>").finish()
+            }
         }
     }
 }
 
 impl std::fmt::Debug for ScimConnectorConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScimConnectorConfig")
-            .field("base_url", &self.base_url)
-            .finish_non_exhaustive()
+        f.debug_struct("ScimConnectorConfig").field("base_url", &self.base_url).finish_non_exhaustive()
     }
 }
 
@@ -109,10 +105,7 @@ pub struct SpecError {
 }
 
 fn spec_error(field: &str, message: impl Into<String>) -> SpecError {
-    SpecError {
-        field: field.to_owned(),
-        message: message.into(),
-    }
+    SpecError { field: field.to_owned(), message: message.into() }
 }
 
 /// Checks a record type name: lowercase letters, digits and `_`, starting with a letter.
@@ -124,10 +117,7 @@ pub fn validate_record_type(record_type: &str) -> Result<(), SpecError> {
     if ok {
         Ok(())
     } else {
-        Err(spec_error(
-            "record_type",
-            "must be 1–64 lowercase letters, digits or `_`, starting with a letter",
-        ))
+        Err(spec_error("record_type", "must be 1–64 lowercase letters, digits or `_`, starting with a letter"))
     }
 }
 
@@ -164,17 +154,15 @@ impl IntegrationSettings {
                 }
             }
         }
-        let mapping = FieldMapping::parse(&self.field_mapping)
-            .map_err(|e| spec_error("field_mapping", e.to_string()))?;
-        let eligibility = Eligibility::parse(&self.eligibility)
-            .map_err(|e| spec_error("eligibility", e.to_string()))?;
+        let mapping =
+            FieldMapping::parse(&self.field_mapping).map_err(|e| spec_error("field_mapping", e.to_string()))?;
+        let eligibility =
+            Eligibility::parse(&self.eligibility).map_err(|e| spec_error("eligibility", e.to_string()))?;
         let grace = self.grace_period_seconds;
         if !grace.is_finite() || !(0.0..=MAX_PERIOD_SECONDS).contains(&grace) {
             return Err(spec_error("grace_period_seconds", "must be between 0 and 2592000 (30 days)"));
         }
-        let max_wait = self
-            .max_wait_seconds
-            .unwrap_or_else(|| DEFAULT_MAX_WAIT_SECONDS.max(grace));
+        let max_wait = self.max_wait_seconds.unwrap_or_else(|| DEFAULT_MAX_WAIT_SECONDS.max(grace));
         if !max_wait.is_finite() || max_wait < grace || max_wait > MAX_PERIOD_SECONDS {
             return Err(spec_error(
                 "max_wait_seconds",
@@ -204,8 +192,8 @@ impl IntegrationRules {
     /// Parses a stored integration; a spec the current code cannot read is
     /// reported, not panicked on.
     pub fn from_stored(stored: &lockstep_store::Integration) -> Result<Self, SpecError> {
-        let settings: IntegrationSettings = serde_json::from_value(stored.spec.clone())
-            .map_err(|e| spec_error("spec", e.to_string()))?;
+        let settings: IntegrationSettings =
+            serde_json::from_value(stored.spec.clone()).map_err(|e| spec_error("spec", e.to_string()))?;
         settings.parse(stored.id, &stored.name, &stored.record_type)
     }
 }

@@ -26,17 +26,9 @@ pub enum MappingError {
     #[error(transparent)]
     Source(#[from] FieldPathError),
     #[error("invalid target attribute `{target}` for field `{source_field}`: {reason}")]
-    Target {
-        source_field: String,
-        target: String,
-        reason: String,
-    },
+    Target { source_field: String, target: String, reason: String },
     #[error("target attribute `{target}` is mapped from both `{first}` and `{second}`")]
-    DuplicateTarget {
-        target: String,
-        first: String,
-        second: String,
-    },
+    DuplicateTarget { target: String, first: String, second: String },
     #[error("the field mapping is empty: map at least one field")]
     Empty,
 }
@@ -70,10 +62,7 @@ impl TargetPath {
         let (schema, rest) = split_schema(trimmed)?;
         let (head, sub_attribute) = match rest.find('[') {
             Some(open) => {
-                let close = rest
-                    .rfind(']')
-                    .filter(|&c| c > open)
-                    .ok_or("an opening `[` has no closing `]`")?;
+                let close = rest.rfind(']').filter(|&c| c > open).ok_or("an opening `[` has no closing `]`")?;
                 let after = &rest[close + 1..];
                 let sub = match after.strip_prefix('.') {
                     Some(sub) => Some(sub.to_owned()),
@@ -101,13 +90,7 @@ impl TargetPath {
         if schema.is_none() && RESERVED_TARGETS.contains(&attribute) {
             return Err(format!("`{attribute}` is managed by Lockstep"));
         }
-        Ok(Self {
-            schema,
-            attribute: attribute.to_owned(),
-            filter,
-            sub_attribute,
-            raw: trimmed.to_owned(),
-        })
+        Ok(Self { schema, attribute: attribute.to_owned(), filter, sub_attribute, raw: trimmed.to_owned() })
     }
 
     pub fn as_str(&self) -> &str {
@@ -121,9 +104,7 @@ fn split_schema(raw: &str) -> Result<(Option<String>, &str), String> {
     }
     // The attribute follows the last `:` that precedes any filter.
     let search_end = raw.find('[').unwrap_or(raw.len());
-    let colon = raw[..search_end]
-        .rfind(':')
-        .ok_or("a schema URN must be followed by `:attribute`")?;
+    let colon = raw[..search_end].rfind(':').ok_or("a schema URN must be followed by `:attribute`")?;
     let (schema, attribute) = (&raw[..colon], &raw[colon + 1..]);
     if attribute.is_empty() {
         return Err("a schema URN must be followed by `:attribute`".into());
@@ -150,10 +131,7 @@ fn parse_filter(inner: &str) -> Result<ValueFilter, String> {
     if value.is_object() || value.is_array() || value.is_null() {
         return Err("filter values must be strings, numbers or booleans".into());
     }
-    Ok(ValueFilter {
-        attribute: attribute.to_owned(),
-        value,
-    })
+    Ok(ValueFilter { attribute: attribute.to_owned(), value })
 }
 
 fn check_name(name: &str) -> Result<(), String> {
@@ -197,34 +175,22 @@ impl FieldMapping {
             })?;
             let key = target_path.as_str().to_ascii_lowercase();
             if let Some(first) = seen.insert(key, source.clone()) {
-                return Err(MappingError::DuplicateTarget {
-                    target: target.clone(),
-                    first,
-                    second: source.clone(),
-                });
+                return Err(MappingError::DuplicateTarget { target: target.clone(), first, second: source.clone() });
             }
-            fields.push(MappedField {
-                source: source_path,
-                target: target_path,
-            });
+            fields.push(MappedField { source: source_path, target: target_path });
         }
         Ok(Self { fields })
     }
 
     /// True when any mapped source differs between the two field objects.
     pub fn differs(&self, previous: &Value, next: &Value) -> bool {
-        self.fields
-            .iter()
-            .any(|f| f.source.get(previous) != f.source.get(next))
+        self.fields.iter().any(|f| f.source.get(previous) != f.source.get(next))
     }
 
     /// The values to send: each target with the record's value (null when
     /// the record has none, so the third party's value is cleared).
     pub fn values<'m>(&'m self, fields: &Value) -> Vec<(&'m TargetPath, Value)> {
-        self.fields
-            .iter()
-            .map(|f| (&f.target, f.source.get(fields).cloned().unwrap_or(Value::Null)))
-            .collect()
+        self.fields.iter().map(|f| (&f.target, f.source.get(fields).cloned().unwrap_or(Value::Null))).collect()
     }
 
     /// Whether this mapping sends the record field `path` (or part of it).
@@ -262,27 +228,37 @@ mod tests {
 
     #[test]
     fn refuses_bad_targets_with_a_reason() {
-        for bad in ["", "emails[type eq \"work\"]", "emails[type co \"w\"].value", "emails[type eq work].value", "1abc", "id", "active", "urn:x:", "emails[type eq \"work\"", "name.given name"] {
+        for bad in [
+            "",
+            "emails[type eq \"work\"]",
+            "emails[type co \"w\"].value",
+            "emails[type eq work].value",
+            "1abc",
+            "id",
+            "active",
+            "urn:x:",
+            "emails[type eq \"work\"",
+            "name.given name",
+        ] {
             assert!(TargetPath::parse(bad).is_err(), "{bad} should be refused");
         }
     }
 
     #[test]
     fn mapping_refuses_duplicates_and_empty() {
-        let raw: BTreeMap<String, String> = [("a", "userName"), ("b", "username")]
-            .into_iter()
-            .map(|(a, b)| (a.into(), b.into()))
-            .collect();
+        let raw: BTreeMap<String, String> =
+            [("a", "userName"), ("b", "username")].into_iter().map(|(a, b)| (a.into(), b.into())).collect();
         assert!(matches!(FieldMapping::parse(&raw), Err(MappingError::DuplicateTarget { .. })));
         assert_eq!(FieldMapping::parse(&BTreeMap::new()), Err(MappingError::Empty));
     }
 
     #[test]
     fn only_mapped_fields_make_a_difference() {
-        let raw: BTreeMap<String, String> = [("email", "userName"), ("address.city", "addresses[type eq \"work\"].locality")]
-            .into_iter()
-            .map(|(a, b)| (a.into(), b.into()))
-            .collect();
+        let raw: BTreeMap<String, String> =
+            [("email", "userName"), ("address.city", "addresses[type eq \"work\"].locality")]
+                .into_iter()
+                .map(|(a, b)| (a.into(), b.into()))
+                .collect();
         let mapping = FieldMapping::parse(&raw).unwrap();
         let a = json!({"email": "a@x", "salary": 1, "address": {"city": "Delft", "zip": "1"}});
         assert!(!mapping.differs(&a, &json!({"email": "a@x", "salary": 2, "address": {"city": "Delft", "zip": "2"}})));

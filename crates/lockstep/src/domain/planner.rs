@@ -69,10 +69,8 @@ impl RecordPlanner<'_> {
         if state.is_some_and(|s| s.status == SyncStatus::Syncing) {
             return Some(PlannedSync::ChangedDuringSync { integration_id });
         }
-        let pending_since = state
-            .filter(|s| s.status == SyncStatus::Pending)
-            .and_then(|s| s.pending_since)
-            .unwrap_or(self.now);
+        let pending_since =
+            state.filter(|s| s.status == SyncStatus::Pending).and_then(|s| s.pending_since).unwrap_or(self.now);
         let due_at = (self.now + integration.grace_period).min(pending_since + integration.max_wait);
         Some(PlannedSync::Pending { integration_id, due_at, pending_since })
     }
@@ -146,7 +144,8 @@ mod tests {
         let planner = RecordPlanner { now: t0(), integrations: &integrations };
         let before = record(json!({"email": "a@x", "department": "Eng", "active": true}));
         let states = [state(1, SyncStatus::Synced, None), state(2, SyncStatus::Synced, None)];
-        let plan = planner.plan(Some(&before), Some(&json!({"email": "b@x", "department": "Eng", "active": true})), &states);
+        let plan =
+            planner.plan(Some(&before), Some(&json!({"email": "b@x", "department": "Eng", "active": true})), &states);
         assert_eq!(plan.changed_fields, ["email"]);
         assert_eq!(
             plan.syncs,

@@ -20,7 +20,11 @@ use crate::AppState;
 /// The parsed integrations of a tenant for one record type. A stored spec
 /// the code cannot parse is skipped with a warning rather than blocking
 /// every write of the tenant.
-pub async fn integrations_for(state: &AppState, tenant_id: i64, record_type: &str) -> Result<Vec<IntegrationRules>, StoreError> {
+pub async fn integrations_for(
+    state: &AppState,
+    tenant_id: i64,
+    record_type: &str,
+) -> Result<Vec<IntegrationRules>, StoreError> {
     let all = state.store.list_integrations(tenant_id).await?;
     Ok(parse_integrations(all.iter().filter(|i| i.record_type == record_type)))
 }
@@ -46,10 +50,7 @@ pub async fn write_records(
 ) -> Result<Vec<RecordWritten>, StoreError> {
     let integrations = integrations_for(state, tenant_id, record_type).await?;
     let planner = RecordPlanner { now: state.clock.now(), integrations: &integrations };
-    let written = state
-        .store
-        .write_records(tenant_id, record_type, writes, &planner, planner.now)
-        .await?;
+    let written = state.store.write_records(tenant_id, record_type, writes, &planner, planner.now).await?;
     state.metrics.record_writes.inc_by(written.len() as u64);
     Ok(written)
 }
@@ -131,7 +132,12 @@ pub fn sync_views(records: &[Record], states: &[SyncState], integrations: &[Inte
 }
 
 /// The sync views of records of one type, loading what they need.
-pub async fn load_sync_views(state: &AppState, tenant_id: i64, record_type: &str, records: &[Record]) -> Result<Vec<SyncView>, StoreError> {
+pub async fn load_sync_views(
+    state: &AppState,
+    tenant_id: i64,
+    record_type: &str,
+    records: &[Record],
+) -> Result<Vec<SyncView>, StoreError> {
     let integrations = integrations_for(state, tenant_id, record_type).await?;
     let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
     let states = state.store.sync_states_for_records(tenant_id, &ids).await?;

@@ -51,11 +51,7 @@ impl WriteSyncWorker {
     pub async fn run_once(&self) -> anyhow::Result<StepOutcome> {
         let now = self.state.clock.now();
         let lease_until = now + chrono::Duration::from_std(self.lease())?;
-        let claimed = self
-            .state
-            .store
-            .claim_due_syncs(now, lease_until, self.state.config.worker.batch_size)
-            .await?;
+        let claimed = self.state.store.claim_due_syncs(now, lease_until, self.state.config.worker.batch_size).await?;
         if claimed.is_empty() {
             return Ok(StepOutcome::EmptyQueue);
         }
@@ -89,7 +85,10 @@ impl WriteSyncWorker {
 
     /// The integrations the claims belong to, parsed; `None` for one whose
     /// spec cannot be read, absent for one deleted since.
-    async fn load_integrations(&self, claimed: &[ClaimedSync]) -> anyhow::Result<HashMap<i64, Option<Arc<IntegrationRules>>>> {
+    async fn load_integrations(
+        &self,
+        claimed: &[ClaimedSync],
+    ) -> anyhow::Result<HashMap<i64, Option<Arc<IntegrationRules>>>> {
         let mut out = HashMap::new();
         for claim in claimed {
             let id = claim.state.integration_id;
@@ -159,7 +158,9 @@ impl WriteSyncWorker {
         let now = self.state.clock.now();
         let outcome = match result {
             Ok(pushed) => SyncOutcome::Synced { remote_id: pushed.remote_id },
-            Err(ConnectorError::Rejected { errors }) => SyncOutcome::Failed { errors: attribute_fields(errors, &rules) },
+            Err(ConnectorError::Rejected { errors }) => {
+                SyncOutcome::Failed { errors: attribute_fields(errors, &rules) }
+            }
             Err(ConnectorError::Transient { error, retry_after }) => {
                 let attempts = state.attempts.max(1) as u32;
                 let errors = attribute_fields(vec![error], &rules);

@@ -69,6 +69,22 @@ impl Metrics {
         self.syncs.get_or_create(&SyncLabels { outcome: outcome.to_owned() }).inc();
     }
 
+    /// Counts one served HTTP request.
+    pub fn http_request(&self, method: &str, route: &str, status: u16) {
+        let labels = HttpLabels { method: method.to_owned(), route: route.to_owned(), status };
+        self.http_requests.get_or_create(&labels).inc();
+    }
+
+    /// Sets the sync-state gauges to the store's counts; a status missing
+    /// from `counts` is set to zero rather than left at a stale value.
+    pub fn set_sync_states(&self, counts: &[(lockstep_store::SyncStatus, i64)]) {
+        use lockstep_store::SyncStatus;
+        for status in [SyncStatus::Pending, SyncStatus::Syncing, SyncStatus::Synced, SyncStatus::Failed] {
+            let count = counts.iter().filter(|(s, _)| *s == status).map(|(_, n)| *n).sum::<i64>();
+            self.sync_states.get_or_create(&StatusLabels { status: status.as_str().to_owned() }).set(count);
+        }
+    }
+
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::new();

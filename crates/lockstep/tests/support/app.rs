@@ -47,37 +47,19 @@ impl TestApp {
         config.worker.enabled = false;
         config.worker.lease_seconds = 30.0;
         let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap());
-        let app = App::build_with_clock(config, Arc::new(clock.clone()))
-            .await
-            .expect("the app builds");
+        let app = App::build_with_clock(config, Arc::new(clock.clone())).await.expect("the app builds");
         let worker = app.write_sync_worker();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone();
         tokio::spawn(async move { app.run(listener, stop).await.expect("the app runs") });
-        Self {
-            base_url,
-            clock,
-            worker,
-            http: reqwest::Client::new(),
-            shutdown,
-            _dir: dir,
-        }
+        Self { base_url, clock, worker, http: reqwest::Client::new(), shutdown, _dir: dir }
     }
 
     /// Sends a request with a bearer token; answers the status and the JSON body (null when empty).
-    pub async fn call(
-        &self,
-        token: &str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{}", self.base_url, path))
-            .bearer_auth(token);
+    pub async fn call(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{}", self.base_url, path)).bearer_auth(token);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -90,7 +72,12 @@ impl TestApp {
     /// Creates a tenant with one admin; answers the admin's token.
     pub async fn tenant(&self, name: &str) -> String {
         let (status, body) = self
-            .call(OPERATOR_TOKEN, Method::POST, "/v1/tenants", Some(json!({"name": name, "admin": {"email": format!("admin@{name}.test"), "name": "Admin"}})))
+            .call(
+                OPERATOR_TOKEN,
+                Method::POST,
+                "/v1/tenants",
+                Some(json!({"name": name, "admin": {"email": format!("admin@{name}.test"), "name": "Admin"}})),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["token"].as_str().expect("a token").to_owned()
@@ -98,37 +85,21 @@ impl TestApp {
 
     /// Creates an integration; answers its id.
     pub async fn integration(&self, token: &str, spec: Value) -> i64 {
-        let (status, body) = self
-            .call(token, Method::POST, "/v1/integrations", Some(spec))
-            .await;
+        let (status, body) = self.call(token, Method::POST, "/v1/integrations", Some(spec)).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["id"].as_i64().expect("an id")
     }
 
     /// PUTs an employee's fields; asserts success.
     pub async fn put_employee(&self, token: &str, id: &str, fields: Value) -> Value {
-        let (status, body) = self
-            .call(
-                token,
-                Method::PUT,
-                &format!("/v1/records/employee/{id}"),
-                Some(fields),
-            )
-            .await;
+        let (status, body) = self.call(token, Method::PUT, &format!("/v1/records/employee/{id}"), Some(fields)).await;
         assert!(status.is_success(), "PUT {id}: {status} {body}");
         body
     }
 
     /// GETs an employee; asserts success.
     pub async fn employee(&self, token: &str, id: &str) -> Value {
-        let (status, body) = self
-            .call(
-                token,
-                Method::GET,
-                &format!("/v1/records/employee/{id}"),
-                None,
-            )
-            .await;
+        let (status, body) = self.call(token, Method::GET, &format!("/v1/records/employee/{id}"), None).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }
@@ -138,18 +109,14 @@ impl TestApp {
         let record = self.employee(token, id).await;
         record["sync"]["integrations"]
             .as_array()
-            .and_then(|list| {
-                list.iter()
-                    .find(|i| i["integration_id"] == json!(integration_id))
-            })
+            .and_then(|list| list.iter().find(|i| i["integration_id"] == json!(integration_id)))
             .map(|i| i["status"].clone())
             .unwrap_or(Value::Null)
     }
 
     /// Moves the clock forward by `seconds` (fractions allowed).
     pub fn advance(&self, seconds: f64) {
-        self.clock
-            .advance(chrono::Duration::milliseconds((seconds * 1000.0) as i64));
+        self.clock.advance(chrono::Duration::milliseconds((seconds * 1000.0) as i64));
     }
 
     /// Runs worker steps until nothing is due; answers how many syncs ran.

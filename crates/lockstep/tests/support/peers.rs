@@ -27,11 +27,7 @@ pub fn venv_dir() -> PathBuf {
 /// `$LOCKSTEP_TEST_VENV/bin/NAME`, else `<workspace>/.venv/bin/NAME`. Panics if missing.
 pub fn venv_bin(name: &str) -> PathBuf {
     let path = venv_dir().join("bin").join(name);
-    assert!(
-        path.is_file(),
-        "{} not found: run scripts/test to install the test peers",
-        path.display()
-    );
+    assert!(path.is_file(), "{} not found: run scripts/test to install the test peers", path.display());
     path
 }
 
@@ -44,9 +40,7 @@ pub fn free_port() -> u16 {
 
 /// A random lowercase hex string of `2 * bytes` characters.
 pub fn random_hex(bytes: usize) -> String {
-    (0..bytes)
-        .map(|_| format!("{:02x}", rand::random::<u8>()))
-        .collect()
+    (0..bytes).map(|_| format!("{:02x}", rand::random::<u8>())).collect()
 }
 
 /// A child process killed (SIGKILL) and reaped on drop; its stderr goes to an
@@ -67,11 +61,7 @@ impl PeerProcess {
             .stderr(Stdio::from(stderr.try_clone().expect("clone stderr file")))
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        PeerProcess {
-            name: name.to_string(),
-            child,
-            stderr,
-        }
+        PeerProcess { name: name.to_string(), child, stderr }
     }
 
     pub fn pid(&self) -> u32 {
@@ -122,10 +112,7 @@ impl ScimServer {
     /// happened to take the same port is never mistaken for ours.
     pub async fn start() -> ScimServer {
         let bin = venv_bin("scim2-server");
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("reqwest client");
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("reqwest client");
         let mut failures = Vec::new();
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port();
@@ -141,25 +128,13 @@ impl ScimServer {
             let mut child = PeerProcess::spawn("scim2-server", command);
             let base_url = format!("http://127.0.0.1:{port}");
             match wait_until_ready(&http, &base_url, &token, &mut child).await {
-                Ok(()) => {
-                    return ScimServer {
-                        base_url,
-                        token,
-                        port,
-                        http,
-                        child,
-                    }
+                Ok(()) => return ScimServer { base_url, token, port, http, child },
+                Err(why) => {
+                    failures.push(format!("port {port}: {why}\n--- scim2-server stderr ---\n{}", child.stderr()))
                 }
-                Err(why) => failures.push(format!(
-                    "port {port}: {why}\n--- scim2-server stderr ---\n{}",
-                    child.stderr()
-                )),
             }
         }
-        panic!(
-            "scim2-server did not come up after {PORT_ATTEMPTS} attempts:\n{}",
-            failures.join("\n")
-        );
+        panic!("scim2-server did not come up after {PORT_ATTEMPTS} attempts:\n{}", failures.join("\n"));
     }
 
     pub fn pid(&self) -> u32 {
@@ -201,10 +176,7 @@ impl ScimServer {
             .await
             .unwrap_or_else(|e| panic!("GET /{resource} on scim2-server: {e}"));
         let status = response.status();
-        let body: Value = response
-            .json()
-            .await
-            .unwrap_or_else(|e| panic!("GET /{resource}: body is not JSON: {e}"));
+        let body: Value = response.json().await.unwrap_or_else(|e| panic!("GET /{resource}: body is not JSON: {e}"));
         assert!(status.is_success(), "GET /{resource}: {status}: {body}");
         match body.get("Resources") {
             Some(Value::Array(items)) => items.clone(),
@@ -272,7 +244,5 @@ async fn wait_until_ready(
         // Bounded polling while the Python process imports and binds.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Err(format!(
-        "not ready after {STARTUP_DEADLINE:?}; last probe: {last}"
-    ))
+    Err(format!("not ready after {STARTUP_DEADLINE:?}; last probe: {last}"))
 }

@@ -75,46 +75,29 @@ impl FaultProxy {
             held: Mutex::new(0),
             held_changed: Notify::new(),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the proxy");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the proxy");
         let base_url = format!("http://{}", listener.local_addr().expect("proxy address"));
         let app = Router::new().fallback(forward).with_state(inner.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self {
-            base_url,
-            inner,
-            task,
-        }
+        Self { base_url, inner, task }
     }
 
     /// Requests seen with this method (GET, POST, PUT, PATCH, DELETE).
     pub fn count(&self, method: &str) -> usize {
-        self.inner
-            .counts
-            .lock()
-            .unwrap()
-            .get(method)
-            .copied()
-            .unwrap_or(0)
+        self.inner.counts.lock().unwrap().get(method).copied().unwrap_or(0)
     }
 
     /// Requests that change the third party (POST, PUT, PATCH, DELETE).
     pub fn writes(&self) -> usize {
-        ["POST", "PUT", "PATCH", "DELETE"]
-            .iter()
-            .map(|m| self.count(m))
-            .sum()
+        ["POST", "PUT", "PATCH", "DELETE"].iter().map(|m| self.count(m)).sum()
     }
 
     /// Answers every request with `status` (and `Retry-After`) until cleared.
     pub fn outage(&self, status: u16, retry_after: Option<u64>) {
-        *self.inner.outage.lock().unwrap() = Some(Outage {
-            status: StatusCode::from_u16(status).unwrap(),
-            retry_after,
-        });
+        *self.inner.outage.lock().unwrap() =
+            Some(Outage { status: StatusCode::from_u16(status).unwrap(), retry_after });
     }
 
     /// Ends the outage.
@@ -150,44 +133,23 @@ impl FaultProxy {
 
 async fn forward(State(inner): State<Arc<Inner>>, request: Request) -> Response {
     let method = request.method().clone();
-    *inner
-        .counts
-        .lock()
-        .unwrap()
-        .entry(method.to_string())
-        .or_default() += 1;
+    *inner.counts.lock().unwrap().entry(method.to_string()).or_default() += 1;
     let outage = inner.outage.lock().unwrap().clone();
     if let Some(outage) = outage {
-        let mut response =
-            (outage.status, "the third party is unavailable (injected)").into_response();
+        let mut response = (outage.status, "the third party is unavailable (injected)").into_response();
         if let Some(seconds) = outage.retry_after {
-            response
-                .headers_mut()
-                .insert("retry-after", seconds.to_string().parse().unwrap());
+            response.headers_mut().insert("retry-after", seconds.to_string().parse().unwrap());
         }
         return response;
     }
-    let hold = if method == axum::http::Method::GET {
-        Hold::Off
-    } else {
-        *inner.hold.lock().unwrap()
-    };
+    let hold = if method == axum::http::Method::GET { Hold::Off } else { *inner.hold.lock().unwrap() };
     if hold == Hold::BeforeForwarding {
         wait_for_release(&inner).await;
     }
-    let path = request
-        .uri()
-        .path_and_query()
-        .map(|p| p.to_string())
-        .unwrap_or_default();
+    let path = request.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
     let headers = request.headers().clone();
-    let body = to_bytes(request.into_body(), usize::MAX)
-        .await
-        .unwrap_or_default();
-    let mut upstream = inner
-        .client
-        .request(method, format!("{}{}", inner.upstream, path))
-        .body(body);
+    let body = to_bytes(request.into_body(), usize::MAX).await.unwrap_or_default();
+    let mut upstream = inner.client.request(method, format!("{}{}", inner.upstream, path)).body(body);
     for name in ["authorization", "content-type", "accept"] {
         if let Some(value) = headers.get(name) {
             upstream = upstream.header(name, value);
@@ -200,10 +162,7 @@ async fn forward(State(inner): State<Arc<Inner>>, request: Request) -> Response 
     let status = response.status();
     let mut out_headers = HeaderMap::new();
     for (name, value) in response.headers() {
-        if !matches!(
-            name.as_str(),
-            "content-length" | "transfer-encoding" | "connection"
-        ) {
+        if !matches!(name.as_str(), "content-length" | "transfer-encoding" | "connection") {
             out_headers.insert(name.clone(), value.clone());
         }
     }
@@ -220,11 +179,7 @@ async fn forward(State(inner): State<Arc<Inner>>, request: Request) -> Response 
 async fn wait_for_release(inner: &Inner) {
     *inner.held.lock().unwrap() += 1;
     inner.held_changed.notify_waiters();
-    let permit = inner
-        .release
-        .acquire()
-        .await
-        .expect("the semaphore is never closed");
+    let permit = inner.release.acquire().await.expect("the semaphore is never closed");
     permit.forget();
     *inner.held.lock().unwrap() -= 1;
 }

@@ -54,17 +54,9 @@ pub fn from_guard(error: GuardError) -> ConnectorError {
 /// An HTTP answer that is not a success.
 pub fn from_response(status: StatusCode, retry_after: Option<&str>, body: &str) -> ConnectorError {
     let parsed: Option<Value> = serde_json::from_str(body).ok();
-    let scim_type = parsed
-        .as_ref()
-        .and_then(|v| v.get("scimType"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let detail = parsed
-        .as_ref()
-        .and_then(|v| v.get("detail"))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .unwrap_or_else(|| {
+    let scim_type = parsed.as_ref().and_then(|v| v.get("scimType")).and_then(Value::as_str).map(str::to_owned);
+    let detail =
+        parsed.as_ref().and_then(|v| v.get("detail")).and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| {
             let text = body.trim();
             if text.is_empty() {
                 status.canonical_reason().unwrap_or("no details").to_owned()
@@ -83,9 +75,7 @@ pub fn from_response(status: StatusCode, retry_after: Option<&str>, body: &str) 
         // The resource vanished between look-up and write: look it up again.
         || status == StatusCode::NOT_FOUND
     {
-        let retry_after = retry_after
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = retry_after.and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
         ConnectorError::Transient { error, retry_after }
     } else {
         ConnectorError::Rejected { errors: vec![error] }
@@ -130,7 +120,10 @@ mod tests {
             ConnectorError::Transient { retry_after, .. } => assert_eq!(retry_after, Some(Duration::from_secs(7))),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(from_response(StatusCode::SERVICE_UNAVAILABLE, None, "down"), ConnectorError::Transient { .. }));
+        assert!(matches!(
+            from_response(StatusCode::SERVICE_UNAVAILABLE, None, "down"),
+            ConnectorError::Transient { .. }
+        ));
         assert!(matches!(from_response(StatusCode::UNAUTHORIZED, None, ""), ConnectorError::Rejected { .. }));
     }
 }

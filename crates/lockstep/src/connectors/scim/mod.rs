@@ -62,11 +62,8 @@ impl ScimConnector {
         }
         let response = request.send().await.map_err(|e| errors::from_transport(&e))?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let retry_after =
+            response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let text = response.text().await.map_err(|e| errors::from_transport(&e))?;
         if !status.is_success() {
             return Err(errors::from_response(status, retry_after.as_deref(), &text));
@@ -75,12 +72,20 @@ impl ScimConnector {
             return Ok(Value::Null);
         }
         serde_json::from_str(&text).map_err(|_| {
-            errors::from_response(reqwest::StatusCode::BAD_GATEWAY, None, "the third party answered with malformed JSON")
+            errors::from_response(
+                reqwest::StatusCode::BAD_GATEWAY,
+                None,
+                "the third party answered with malformed JSON",
+            )
         })
     }
 
     /// The user for a record, or none.
-    async fn find(&self, external_id: &str, remote_id: Option<&str>) -> Result<Option<Map<String, Value>>, ConnectorError> {
+    async fn find(
+        &self,
+        external_id: &str,
+        remote_id: Option<&str>,
+    ) -> Result<Option<Map<String, Value>>, ConnectorError> {
         if let Some(id) = remote_id {
             match self.send(Method::GET, self.user_url(id), None).await {
                 Ok(Value::Object(user)) => return Ok(Some(user)),
@@ -98,9 +103,7 @@ impl ScimConnector {
             .get("Resources")
             .and_then(Value::as_array)
             .and_then(|resources| {
-                resources
-                    .iter()
-                    .find(|r| r.get("externalId").and_then(Value::as_str) == Some(external_id))
+                resources.iter().find(|r| r.get("externalId").and_then(Value::as_str) == Some(external_id))
             })
             .and_then(Value::as_object)
             .cloned();
@@ -108,7 +111,11 @@ impl ScimConnector {
     }
 
     /// Writes `desired` over `current` if they differ.
-    async fn replace(&self, current: Map<String, Value>, desired: Map<String, Value>) -> Result<Pushed, ConnectorError> {
+    async fn replace(
+        &self,
+        current: Map<String, Value>,
+        desired: Map<String, Value>,
+    ) -> Result<Pushed, ConnectorError> {
         let id = current.get("id").and_then(Value::as_str).map(str::to_owned);
         let Some(id) = id else {
             return Err(ConnectorError::Rejected {

@@ -26,15 +26,10 @@ pub fn apply(resource: &mut Map<String, Value>, target: &TargetPath, value: Valu
                 _ if value.is_null() => return,
                 _ => {
                     container.insert(target.attribute.clone(), Value::Array(Vec::new()));
-                    container
-                        .get_mut(&target.attribute)
-                        .and_then(Value::as_array_mut)
-                        .expect("just inserted")
+                    container.get_mut(&target.attribute).and_then(Value::as_array_mut).expect("just inserted")
                 }
             };
-            let position = list
-                .iter()
-                .position(|e| e.get(&filter.attribute) == Some(&filter.value));
+            let position = list.iter().position(|e| e.get(&filter.attribute) == Some(&filter.value));
             match (position, value) {
                 (Some(i), Value::Null) => {
                     if let Some(element) = list[i].as_object_mut() {
@@ -99,9 +94,8 @@ pub fn new_user(external_id: &str) -> Map<String, Value> {
 }
 
 fn add_schema(resource: &mut Map<String, Value>, schema: &str) {
-    let schemas = resource
-        .entry("schemas")
-        .or_insert_with(|| Value::Array(vec![Value::String(CORE_USER_SCHEMA.into())]));
+    let schemas =
+        resource.entry("schemas").or_insert_with(|| Value::Array(vec![Value::String(CORE_USER_SCHEMA.into())]));
     if let Value::Array(list) = schemas {
         if !list.iter().any(|s| s.as_str() == Some(schema)) {
             list.push(Value::String(schema.into()));
@@ -113,9 +107,7 @@ fn object_at<'m>(map: &'m mut Map<String, Value>, key: &str) -> &'m mut Map<Stri
     if !matches!(map.get(key), Some(Value::Object(_))) {
         map.insert(key.to_owned(), Value::Object(Map::new()));
     }
-    map.get_mut(key)
-        .and_then(Value::as_object_mut)
-        .expect("just ensured an object")
+    map.get_mut(key).and_then(Value::as_object_mut).expect("just ensured an object")
 }
 
 #[cfg(test)]

@@ -1,0 +1,192 @@
+//! Administrators: the people of a tenant who hold bearer tokens.
+//!
+//! `POST /v1/admins` adds one to the caller's tenant and answers with its
+//! token, the only time the token is ever shown (the store keeps its hash).
+//! `GET /v1/admins` lists the tenant's admins, `GET /v1/me` says who the
+//! caller is.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use lockstep_store::{Admin, NewAdmin};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::extract::{AuthAdmin, Json};
+use super::problem::{ApiError, FieldError, Problem};
+use super::tenants::TenantView;
+use super::tokens;
+use crate::AppState;
+
+/// An admin as the API shows it (never the token or its hash).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AdminView {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Admin> for AdminView {
+    fn from(a: Admin) -> Self {
+        Self { id: a.id, email: a.email, name: a.name, created_at: a.created_at }
+    }
+}
+
+/// An admin to add.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAdmin {
+    /// Unique within the tenant; at most 254 characters.
+    pub email: String,
+    /// 1–200 characters.
+    pub name: String,
+}
+
+impl CreateAdmin {
+    /// Checks both fields; `prefix` places the errors in a larger body (`admin.`).
+    pub fn validate(&self, prefix: &str) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        if let Err(message) = check_email(&self.email) {
+            errors.push(FieldError::new(format!("{prefix}email"), message));
+        }
+        if let Err(message) = check_name(&self.name) {
+            errors.push(FieldError::new(format!("{prefix}name"), message));
+        }
+        errors
+    }
+
+    /// The store's row, with the hash of `token`.
+    pub fn into_new_admin(self, token: &str) -> NewAdmin {
+        NewAdmin {
+            email: self.email.trim().to_owned(),
+            name: self.name.trim().to_owned(),
+            token_hash: tokens::hash(token),
+        }
+    }
+}
+
+/// A display name: 1–200 characters, not only spaces.
+pub fn check_name(name: &str) -> Result<(), &'static str> {
+    let length = name.trim().chars().count();
+    if (1..=200).contains(&length) {
+        Ok(())
+    } else {
+        Err("must be 1–200 characters")
+    }
+}
+
+/// A deliberately plain email check: one `@` with something on both sides,
+/// no spaces, at most 254 characters. Deliverability is the mail server's call.
+pub fn check_email(email: &str) -> Result<(), &'static str> {
+    let email = email.trim();
+    let ok = !email.is_empty()
+        && email.len() <= 254
+        && !email.contains(char::is_whitespace)
+        && matches!(email.split_once('@'), Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+    if ok {
+        Ok(())
+    } else {
+        Err("must be an email address: one `@`, no spaces, at most 254 characters")
+    }
+}
+
+/// A new admin and its token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminCreated {
+    pub admin: AdminView,
+    /// The bearer token, shown this once.
+    pub token: String,
+}
+
+/// The tenant's admins.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminList {
+    pub data: Vec<AdminView>,
+}
+
+/// The caller and its tenant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub admin: AdminView,
+    pub tenant: TenantView,
+}
+
+/// Adds an admin to the caller's tenant.
+#[utoipa::path(post, path = "/v1/admins", tag = "admins", request_body = CreateAdmin,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The admin and its token", body = AdminCreated),
+        (status = 401, description = "No or a bad bearer token", body = Problem),
+        (status = 409, description = "The email is taken in the tenant", body = Problem),
+        (status = 422, description = "Invalid email or name", body = Problem),
+    ))]
+pub async fn create_admin(
+    State(state): State<AppState>,
+    caller: AuthAdmin,
+    Json(body): Json<CreateAdmin>,
+) -> Result<(StatusCode, axum::Json<AdminCreated>), ApiError> {
+    let errors = body.validate("");
+    if !errors.is_empty() {
+        return Err(ApiError::invalid_fields(errors));
+    }
+    let token = tokens::generate();
+    let email = body.email.trim().to_owned();
+    let admin =
+        state.store.create_admin(caller.tenant_id, body.into_new_admin(&token), state.clock.now()).await.map_err(
+            |e| match e {
+                lockstep_store::StoreError::Conflict(_) => {
+                    ApiError::Conflict(format!("an admin with email `{email}` already exists in this tenant"))
+                }
+                other => other.into(),
+            },
+        )?;
+    Ok((StatusCode::CREATED, axum::Json(AdminCreated { admin: admin.into(), token })))
+}
+
+/// Lists the admins of the caller's tenant.
+#[utoipa::path(get, path = "/v1/admins", tag = "admins", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The tenant's admins", body = AdminList),
+        (status = 401, description = "No or a bad bearer token", body = Problem),
+    ))]
+pub async fn list_admins(State(state): State<AppState>, caller: AuthAdmin) -> Result<axum::Json<AdminList>, ApiError> {
+    let admins = state.store.list_admins(caller.tenant_id).await?;
+    Ok(axum::Json(AdminList { data: admins.into_iter().map(AdminView::from).collect() }))
+}
+
+/// The calling admin and its tenant.
+#[utoipa::path(get, path = "/v1/me", tag = "admins", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller", body = Me),
+        (status = 401, description = "No or a bad bearer token", body = Problem),
+    ))]
+pub async fn me(State(state): State<AppState>, caller: AuthAdmin) -> Result<axum::Json<Me>, ApiError> {
+    let tenant = state.store.get_tenant(caller.tenant_id).await?.ok_or_else(|| {
+        ApiError::Internal(format!("admin {} belongs to missing tenant {}", caller.admin_id, caller.tenant_id))
+    })?;
+    Ok(axum::Json(Me { admin: caller.admin.into(), tenant: tenant.into() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_need_one_at_and_no_spaces() {
+        assert!(check_email("ada@example.com").is_ok());
+        for bad in
+            ["", "ada", "ada@", "@example.com", "a@b@c", "ada @example.com", &format!("{}@x.io", "a".repeat(250))]
+        {
+            assert!(check_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_are_1_to_200_characters() {
+        assert!(check_name("Ada").is_ok());
+        assert!(check_name("   ").is_err());
+        assert!(check_name(&"é".repeat(200)).is_ok());
+        assert!(check_name(&"é".repeat(201)).is_err());
+    }
+}

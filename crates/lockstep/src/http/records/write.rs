@@ -1,0 +1,221 @@
+//! Writing one record: `PUT` (replace), `PATCH` (JSON Merge Patch),
+//! `DELETE`, and `retry` of failed syncs.
+//!
+//! Every write goes through [`engine::records::write_records`], so the record
+//! and the sync states it implies are stored in one transaction. `PATCH` is a
+//! read-merge-write; it writes with the version it read as the expected one,
+//! so a concurrent writer is never overwritten: on a version conflict it
+//! reads again and re-applies the patch, a few times, before answering 409.
+//! A client that sends `If-Match` asked for exactly that version, so there it
+//! gets 412 at once instead of a silent re-merge.
+//!
+//! [`engine::records::write_records`]: crate::engine::records::write_records
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use lockstep_store::{RecordWrite, RecordWritten, StoreError};
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::{if_match, view, RecordKey, RecordView};
+use crate::engine::records::write_records;
+use crate::http::extract::{AuthAdmin, Json, OptionalJson};
+use crate::http::merge_patch;
+use crate::http::problem::{ApiError, Problem};
+use crate::AppState;
+
+/// How often `PATCH` reads, merges and writes before giving up on a record
+/// that keeps changing under it: the first try and three retries.
+const PATCH_ATTEMPTS: usize = 4;
+
+/// The 404 of a record route.
+pub fn not_found(key: &RecordKey) -> ApiError {
+    ApiError::NotFound(format!("no {} record `{}`", key.record_type, key.id))
+}
+
+fn version_mismatch(error: StoreError) -> ApiError {
+    match error {
+        StoreError::VersionConflict { expected, found, .. } => ApiError::PreconditionFailed(format!(
+            "If-Match named version {expected}, but the record is at version {found}"
+        )),
+        other => other.into(),
+    }
+}
+
+/// Writes one record and answers with its view.
+async fn write_one(
+    state: &AppState,
+    tenant_id: i64,
+    key: &RecordKey,
+    fields: Option<Value>,
+    expected_version: Option<i64>,
+) -> Result<RecordWritten, StoreError> {
+    let write = RecordWrite { external_id: key.id.clone(), fields, expected_version };
+    let mut written = write_records(state, tenant_id, &key.record_type, vec![write]).await?;
+    written.pop().ok_or_else(|| StoreError::Corrupt("a write of one record returned no result".into()))
+}
+
+async fn answer(state: &AppState, tenant_id: i64, written: RecordWritten) -> Result<impl IntoResponse, ApiError> {
+    let status = if written.created { StatusCode::CREATED } else { StatusCode::OK };
+    let mut view = view(state, tenant_id, written.record).await?;
+    view.changed_fields = Some(written.changed_fields);
+    Ok((status, view.etag(), axum::Json(view)))
+}
+
+/// Creates or replaces a record.
+#[utoipa::path(put, path = "/v1/records/{type}/{id}", tag = "records", security(("bearer" = [])),
+    params(
+        ("type" = String, Path, description = "The record type, e.g. `employee`"),
+        ("id" = String, Path, description = "The client's id: 1–255 characters, no control characters"),
+        ("If-Match" = Option<String>, Header, description = "Write only if the record is at this version (`\"0\"`: only if it does not exist)"),
+    ),
+    request_body(content = Object, description = "The record's fields: a JSON object"),
+    responses(
+        (status = 200, description = "Replaced", body = RecordView),
+        (status = 201, description = "Created", body = RecordView),
+        (status = 412, description = "If-Match named another version", body = Problem),
+        (status = 422, description = "The body is not a JSON object", body = Problem),
+    ))]
+pub async fn put_record(
+    State(state): State<AppState>,
+    caller: AuthAdmin,
+    key: RecordKey,
+    headers: HeaderMap,
+    Json(fields): Json<Value>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !fields.is_object() {
+        return Err(ApiError::invalid_field("body", "a record's fields must be a JSON object"));
+    }
+    let expected = if_match(&headers)?;
+    let written = write_one(&state, caller.tenant_id, &key, Some(fields), expected).await.map_err(version_mismatch)?;
+    answer(&state, caller.tenant_id, written).await
+}
+
+/// Changes a record with a JSON Merge Patch (RFC 7396).
+#[utoipa::path(patch, path = "/v1/records/{type}/{id}", tag = "records", security(("bearer" = [])),
+    params(
+        ("type" = String, Path, description = "The record type"),
+        ("id" = String, Path, description = "The client's id of the record"),
+        ("If-Match" = Option<String>, Header, description = "Patch only if the record is at this version"),
+    ),
+    request_body(content = Object, content_type = "application/merge-patch+json",
+        description = "Fields to set; `null` removes one; nested objects merge"),
+    responses(
+        (status = 200, description = "Patched", body = RecordView),
+        (status = 404, description = "No such record", body = Problem),
+        (status = 409, description = "The record kept changing; try again", body = Problem),
+        (status = 412, description = "If-Match named another version", body = Problem),
+    ))]
+pub async fn patch_record(
+    State(state): State<AppState>,
+    caller: AuthAdmin,
+    key: RecordKey,
+    headers: HeaderMap,
+    Json(patch): Json<Value>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !patch.is_object() {
+        return Err(ApiError::invalid_field("body", "a merge patch of a record must be a JSON object"));
+    }
+    let demanded = if_match(&headers)?;
+    for _ in 0..PATCH_ATTEMPTS {
+        let record = state
+            .store
+            .get_record(caller.tenant_id, &key.record_type, &key.id)
+            .await?
+            .ok_or_else(|| not_found(&key))?;
+        if let Some(demanded) = demanded.filter(|&v| v != record.version) {
+            return Err(ApiError::PreconditionFailed(format!(
+                "If-Match named version {demanded}, but the record is at version {}",
+                record.version
+            )));
+        }
+        let mut fields = record.fields;
+        merge_patch::apply(&mut fields, patch.clone());
+        match write_one(&state, caller.tenant_id, &key, Some(fields), Some(record.version)).await {
+            Ok(written) => return answer(&state, caller.tenant_id, written).await,
+            Err(conflict @ StoreError::VersionConflict { .. }) if demanded.is_some() => {
+                return Err(version_mismatch(conflict))
+            }
+            Err(StoreError::VersionConflict { .. }) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(ApiError::Conflict(format!(
+        "record `{}` kept changing while it was being patched; send the patch again",
+        key.id
+    )))
+}
+
+/// Deletes a record; its integrations deactivate it in their third parties.
+#[utoipa::path(delete, path = "/v1/records/{type}/{id}", tag = "records", security(("bearer" = [])),
+    params(
+        ("type" = String, Path, description = "The record type"),
+        ("id" = String, Path, description = "The client's id of the record"),
+        ("If-Match" = Option<String>, Header, description = "Delete only if the record is at this version"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such record", body = Problem),
+        (status = 412, description = "If-Match named another version", body = Problem),
+    ))]
+pub async fn delete_record(
+    State(state): State<AppState>,
+    caller: AuthAdmin,
+    key: RecordKey,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let expected = if_match(&headers)?;
+    // The store would record a delete of an unknown id as a tombstone; the
+    // API answers 404 instead, as for every other method on an absent record.
+    if state.store.get_record(caller.tenant_id, &key.record_type, &key.id).await?.is_none() {
+        return Err(not_found(&key));
+    }
+    write_one(&state, caller.tenant_id, &key, None, expected).await.map_err(version_mismatch)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Which failed syncs to retry.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySyncs {
+    /// Retry this integration's sync only; absent: every failed sync of the record.
+    pub integration_id: Option<i64>,
+}
+
+/// Moves a record's failed syncs back to pending, due now.
+#[utoipa::path(post, path = "/v1/records/{type}/{id}/retry", tag = "records", security(("bearer" = [])),
+    params(
+        ("type" = String, Path, description = "The record type"),
+        ("id" = String, Path, description = "The client's id of the record"),
+    ),
+    request_body(content = Option<RetrySyncs>, description = "Optional; empty retries every failed sync"),
+    responses(
+        (status = 200, description = "The record, its syncs pending again", body = RecordView),
+        (status = 404, description = "No such record or integration", body = Problem),
+        (status = 409, description = "No sync of the record had failed", body = Problem),
+    ))]
+pub async fn retry_record(
+    State(state): State<AppState>,
+    caller: AuthAdmin,
+    key: RecordKey,
+    OptionalJson(body): OptionalJson<RetrySyncs>,
+) -> Result<axum::Json<RecordView>, ApiError> {
+    let integration_id = body.and_then(|b| b.integration_id);
+    let record =
+        state.store.get_record(caller.tenant_id, &key.record_type, &key.id).await?.ok_or_else(|| not_found(&key))?;
+    if let Some(id) = integration_id {
+        if state.store.get_integration(caller.tenant_id, id).await?.is_none() {
+            return Err(ApiError::NotFound(format!("no integration {id}")));
+        }
+    }
+    let moved = state.store.retry_failed(caller.tenant_id, record.id, integration_id, state.clock.now()).await?;
+    if moved == 0 {
+        return Err(ApiError::Conflict(match integration_id {
+            Some(id) => format!("record `{}` has no failed sync in integration {id}", key.id),
+            None => format!("record `{}` has no failed sync to retry", key.id),
+        }));
+    }
+    Ok(axum::Json(view(&state, caller.tenant_id, record).await?))
+}
