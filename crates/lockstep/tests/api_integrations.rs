@@ -1,18 +1,19 @@
 //! Integrations through the HTTP API: validation, tenant scoping, and the
 //! connector's credentials never leaving the server.
 
-#[path = "api_harness.rs"]
-mod harness;
+mod support;
 
-use harness::{scim_integration, Server};
 use reqwest::StatusCode;
 use serde_json::json;
+use support::api::*;
+use support::app::TestApp;
+use support::Backend;
 
 const SECRET: &str = "scim-secret-token-123";
 
 #[tokio::test]
 async fn an_integration_is_created_read_listed_and_deleted() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     let mut body = scim_integration("Directory", json!({"email": "userName", "first_name": "name.givenName"}));
     body["grace_period_seconds"] = json!(120);
@@ -41,7 +42,7 @@ async fn an_integration_is_created_read_listed_and_deleted() {
 
 #[tokio::test]
 async fn the_connector_token_never_appears_in_any_response() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     let created =
         server.post("/v1/integrations", &acme.token, scim_integration("D", json!({"email": "userName"}))).await;
@@ -63,7 +64,7 @@ async fn the_connector_token_never_appears_in_any_response() {
 
 #[tokio::test]
 async fn a_patch_without_the_token_keeps_the_stored_one() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     let id = server.integration(&acme.token, scim_integration("D", json!({"email": "userName"}))).await;
     let path = format!("/v1/integrations/{id}");
@@ -84,7 +85,7 @@ async fn a_patch_without_the_token_keeps_the_stored_one() {
 
 #[tokio::test]
 async fn an_unknown_field_is_a_422_naming_it() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     let mut body = scim_integration("D", json!({"email": "userName"}));
     body["colour"] = json!("blue");
@@ -101,7 +102,7 @@ async fn an_unknown_field_is_a_422_naming_it() {
 
 #[tokio::test]
 async fn a_bad_mapping_path_is_a_422_naming_the_field_mapping() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     let body = scim_integration("D", json!({"email": "emails[type eq work].value"}));
     let answer = server.post("/v1/integrations", &acme.token, body).await;
@@ -111,7 +112,7 @@ async fn a_bad_mapping_path_is_a_422_naming_the_field_mapping() {
 
 #[tokio::test]
 async fn a_max_wait_below_the_grace_period_is_a_422() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     let mut body = scim_integration("D", json!({"email": "userName"}));
     body["grace_period_seconds"] = json!(300);
@@ -123,7 +124,7 @@ async fn a_max_wait_below_the_grace_period_is_a_422() {
 
 #[tokio::test]
 async fn a_private_base_url_outside_the_allow_list_is_a_422() {
-    let server = Server::start_with(|c| c.outbound_allow.clear()).await;
+    let server = TestApp::start_with(Backend::Sqlite, |c| c.outbound_allow.clear()).await;
     let acme = server.tenant("acme").await;
     let answer =
         server.post("/v1/integrations", &acme.token, scim_integration("D", json!({"email": "userName"}))).await;
@@ -137,7 +138,7 @@ async fn a_private_base_url_outside_the_allow_list_is_a_422() {
 
 #[tokio::test]
 async fn a_patch_is_validated_like_a_create() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     let id = server.integration(&acme.token, scim_integration("D", json!({"email": "userName"}))).await;
     let answer =
@@ -148,7 +149,7 @@ async fn a_patch_is_validated_like_a_create() {
 
 #[tokio::test]
 async fn a_duplicate_integration_name_answers_409() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     server.integration(&acme.token, scim_integration("Directory", json!({"email": "userName"}))).await;
     let answer =
@@ -161,7 +162,7 @@ async fn a_duplicate_integration_name_answers_409() {
 
 #[tokio::test]
 async fn another_tenants_integration_answers_404() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     let globex = server.tenant("globex").await;
     let id = server.integration(&acme.token, scim_integration("D", json!({"email": "userName"}))).await;
@@ -176,7 +177,7 @@ async fn another_tenants_integration_answers_404() {
 
 #[tokio::test]
 async fn a_non_numeric_integration_id_is_a_400_problem() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     server.get("/v1/integrations/abc", &acme.token).await.problem(400);
 }

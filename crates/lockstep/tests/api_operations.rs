@@ -1,16 +1,16 @@
 //! Health, metrics, the OpenAPI document, and the problem documents of
 //! routes that do not exist.
 
-#[path = "api_harness.rs"]
-mod harness;
+mod support;
 
-use harness::Server;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use support::app::TestApp;
+use support::Backend;
 
 #[tokio::test]
 async fn healthz_answers_ok_once_the_store_answers() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let answer = server.send(Method::GET, "/healthz", None, None).await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.body, json!({"status": "ok"}));
@@ -18,7 +18,7 @@ async fn healthz_answers_ok_once_the_store_answers() {
 
 #[tokio::test]
 async fn the_openapi_document_describes_every_route_and_the_bearer_scheme() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let answer = server.send(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(answer.status, StatusCode::OK);
     let document: Value = serde_json::from_str(&answer.text).expect("the document is JSON");
@@ -50,7 +50,7 @@ async fn the_openapi_document_describes_every_route_and_the_bearer_scheme() {
 
 #[tokio::test]
 async fn metrics_count_record_writes_and_requests_by_route() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     server.put("/v1/records/employee/e-1", &acme.token, json!({"n": 1})).await;
     let answer = server.send(Method::GET, "/metrics", None, None).await;
@@ -64,7 +64,7 @@ async fn metrics_count_record_writes_and_requests_by_route() {
 
 #[tokio::test]
 async fn an_unknown_route_is_a_404_problem() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let answer = server.send(Method::GET, "/v2/nothing", None, None).await;
     let problem = answer.problem(404);
     assert_eq!(problem["instance"], "/v2/nothing");
@@ -72,7 +72,7 @@ async fn an_unknown_route_is_a_404_problem() {
 
 #[tokio::test]
 async fn a_wrong_method_is_a_405_problem_that_names_the_allowed_ones() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let answer = server.send(Method::DELETE, "/v1/tenants", None, None).await;
     let problem = answer.problem(405);
     assert!(answer.headers.contains_key("allow"));
@@ -81,7 +81,7 @@ async fn a_wrong_method_is_a_405_problem_that_names_the_allowed_ones() {
 
 #[tokio::test]
 async fn problems_carry_the_request_path_as_instance() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let answer = server.send(Method::GET, "/v1/me", None, None).await;
     assert_eq!(answer.problem(401)["instance"], "/v1/me");
 }

@@ -1,13 +1,14 @@
 //! Records through the HTTP API: writes with versions and changed fields,
 //! the sync view they imply, tenant scoping, paging and batches.
 
-#[path = "api_harness.rs"]
-mod harness;
+mod support;
 
 use chrono::Duration;
-use harness::{scim_integration, t0, time, Server};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use support::api::*;
+use support::app::{t0, TestApp};
+use support::Backend;
 
 fn sorted(value: &Value) -> Vec<String> {
     let mut names: Vec<String> = value.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
@@ -17,7 +18,7 @@ fn sorted(value: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn a_record_round_trips_through_put_get_patch_and_delete() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     let path = "/v1/records/employee/e-1";
 
@@ -62,7 +63,7 @@ async fn a_record_round_trips_through_put_get_patch_and_delete() {
 
 #[tokio::test]
 async fn if_match_with_another_version_answers_412() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     let path = "/v1/records/employee/e-1";
     server.put(path, &acme.token, json!({"n": 1})).await;
@@ -74,7 +75,7 @@ async fn if_match_with_another_version_answers_412() {
             .bearer_auth(&acme.token)
             .header("if-match", version)
             .json(&body);
-        async move { harness::answer(request.send().await.unwrap()).await }
+        async move { answer(request.send().await.unwrap()).await }
     };
     put("\"7\"", json!({"n": 2})).await.problem(412);
     let ok = put("\"1\"", json!({"n": 2})).await;
@@ -88,14 +89,14 @@ async fn if_match_with_another_version_answers_412() {
         .header("if-match", "\"1\"")
         .header("content-type", "application/merge-patch+json")
         .body(r#"{"n": 3}"#);
-    harness::answer(patch.send().await.unwrap()).await.problem(412);
+    answer(patch.send().await.unwrap()).await.problem(412);
     // `"0"` means "only if it does not exist yet".
     put("\"0\"", json!({"n": 9})).await.problem(412);
 }
 
 #[tokio::test]
 async fn a_merge_patch_content_type_is_accepted() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     server.put("/v1/records/employee/e-1", &acme.token, json!({"n": 1, "m": 1})).await;
     let response = server
@@ -107,14 +108,14 @@ async fn a_merge_patch_content_type_is_accepted() {
         .send()
         .await
         .unwrap();
-    let answer = harness::answer(response).await;
+    let answer = answer(response).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     assert_eq!(answer.body["fields"], json!({"n": 1}));
 }
 
 #[tokio::test]
 async fn a_mapped_change_makes_only_its_integration_pending_one_grace_period_out() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     let path = "/v1/records/employee/e-1";
     // The record exists before the integrations, so its creation schedules nothing.
@@ -157,7 +158,7 @@ async fn a_mapped_change_makes_only_its_integration_pending_one_grace_period_out
 
 #[tokio::test]
 async fn a_failed_sync_is_retried_on_request() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     let mut body = scim_integration("Directory", json!({"email": "userName"}));
     body["grace_period_seconds"] = json!(0);
@@ -187,7 +188,7 @@ async fn a_failed_sync_is_retried_on_request() {
 
 #[tokio::test]
 async fn another_tenants_record_answers_404() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     let globex = server.tenant("globex").await;
     let path = "/v1/records/employee/e-1";
@@ -205,7 +206,7 @@ async fn another_tenants_record_answers_404() {
 
 #[tokio::test]
 async fn bad_record_types_ids_and_bodies_are_problems() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     server.put("/v1/records/Employee/e-1", &acme.token, json!({})).await.problem(400);
     server.put(&format!("/v1/records/employee/{}", "x".repeat(256)), &acme.token, json!({})).await.problem(400);
@@ -217,7 +218,7 @@ async fn bad_record_types_ids_and_bodies_are_problems() {
 
 #[tokio::test]
 async fn a_record_may_be_called_batch() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     let created = server.put("/v1/records/employee/batch", &acme.token, json!({"n": 1})).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
@@ -231,7 +232,7 @@ async fn a_record_may_be_called_batch() {
 
 #[tokio::test]
 async fn records_are_listed_a_page_at_a_time() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     let records: Vec<Value> = (1..=5).map(|i| json!({"id": format!("e-{i}"), "fields": {"n": i}})).collect();
     server.post("/v1/records/employee/batch", &acme.token, json!({ "records": records })).await;
@@ -266,7 +267,7 @@ async fn records_are_listed_a_page_at_a_time() {
 
 #[tokio::test]
 async fn a_batch_writes_and_deletes_in_order() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     server.put("/v1/records/employee/old", &acme.token, json!({"n": 0})).await;
     let body = json!({"records": [
@@ -288,7 +289,7 @@ async fn a_batch_writes_and_deletes_in_order() {
 
 #[tokio::test]
 async fn a_batch_with_bad_elements_lists_them_all_and_stores_nothing() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     let body = json!({"records": [
         {"id": "good", "fields": {"n": 1}},
@@ -304,7 +305,7 @@ async fn a_batch_with_bad_elements_lists_them_all_and_stores_nothing() {
 
 #[tokio::test]
 async fn a_batch_over_5000_records_is_refused_with_the_limit() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     let records: Vec<Value> = (0..5001).map(|i| json!({"id": i.to_string(), "fields": {}})).collect();
     let answer = server.post("/v1/records/employee/batch", &acme.token, json!({ "records": records })).await;
@@ -314,7 +315,7 @@ async fn a_batch_over_5000_records_is_refused_with_the_limit() {
 
 #[tokio::test]
 async fn an_oversized_body_is_a_413_problem() {
-    let server = Server::start_with(|c| c.body_limit_bytes = 4096).await;
+    let server = TestApp::start_with(Backend::Sqlite, |c| c.body_limit_bytes = 4096).await;
     let acme = server.tenant("acme").await;
     let answer = server.put("/v1/records/employee/e-1", &acme.token, json!({"blob": "x".repeat(10_000)})).await;
     answer.problem(413);

@@ -1,11 +1,12 @@
 //! Tenants, admins and authentication, through the HTTP API.
 
-#[path = "api_harness.rs"]
-mod harness;
+mod support;
 
-use harness::{Server, OPERATOR_TOKEN};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use support::api::*;
+use support::app::{TestApp, OPERATOR_TOKEN};
+use support::Backend;
 
 fn tenant_body() -> serde_json::Value {
     json!({"name": "Acme", "admin": {"email": "ada@acme.test", "name": "Ada"}})
@@ -13,7 +14,7 @@ fn tenant_body() -> serde_json::Value {
 
 #[tokio::test]
 async fn the_operator_creates_a_tenant_with_its_first_admin_and_token() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let answer = server.post("/v1/tenants", OPERATOR_TOKEN, tenant_body()).await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
     assert_eq!(answer.body["tenant"]["name"], "Acme");
@@ -30,7 +31,7 @@ async fn the_operator_creates_a_tenant_with_its_first_admin_and_token() {
 
 #[tokio::test]
 async fn tenant_creation_without_the_operator_token_answers_401() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let missing = server.send(Method::POST, "/v1/tenants", None, Some(tenant_body())).await;
     missing.problem(401);
     assert!(missing.headers["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
@@ -42,14 +43,14 @@ async fn tenant_creation_without_the_operator_token_answers_401() {
 
 #[tokio::test]
 async fn an_admin_token_cannot_create_tenants() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     server.post("/v1/tenants", &acme.token, tenant_body()).await.problem(401);
 }
 
 #[tokio::test]
 async fn tenant_creation_is_forbidden_when_no_operator_token_is_configured() {
-    let server = Server::start_with(|c| c.operator_token = None).await;
+    let server = TestApp::start_with(Backend::Sqlite, |c| c.operator_token = None).await;
     let answer = server.post("/v1/tenants", OPERATOR_TOKEN, tenant_body()).await;
     let problem = answer.problem(403);
     assert!(problem["detail"].as_str().unwrap().contains("LOCKSTEP_OPERATOR_TOKEN"), "{}", answer.text);
@@ -57,7 +58,7 @@ async fn tenant_creation_is_forbidden_when_no_operator_token_is_configured() {
 
 #[tokio::test]
 async fn invalid_tenant_fields_are_all_named_in_one_422() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let body = json!({"name": "", "admin": {"email": "not an email", "name": "Ada"}});
     let answer = server.post("/v1/tenants", OPERATOR_TOKEN, body).await;
     answer.problem(422);
@@ -66,7 +67,7 @@ async fn invalid_tenant_fields_are_all_named_in_one_422() {
 
 #[tokio::test]
 async fn an_unknown_field_in_a_tenant_is_a_422_naming_it() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let body = json!({"name": "Acme", "admin": {"email": "a@acme.test", "name": "Ada", "role": "owner"}});
     let answer = server.post("/v1/tenants", OPERATOR_TOKEN, body).await;
     answer.problem(422);
@@ -75,7 +76,7 @@ async fn an_unknown_field_in_a_tenant_is_a_422_naming_it() {
 
 #[tokio::test]
 async fn a_missing_field_is_a_422_naming_it() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let answer = server.post("/v1/tenants", OPERATOR_TOKEN, json!({"name": "Acme"})).await;
     answer.problem(422);
     assert_eq!(answer.error_fields(), ["admin"]);
@@ -83,7 +84,7 @@ async fn a_missing_field_is_a_422_naming_it() {
 
 #[tokio::test]
 async fn malformed_json_is_a_400_problem() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let response = server
         .client
         .post(format!("{}/v1/tenants", server.base))
@@ -93,14 +94,14 @@ async fn malformed_json_is_a_400_problem() {
         .send()
         .await
         .unwrap();
-    let answer = harness::answer(response).await;
+    let answer = answer(response).await;
     let problem = answer.problem(400);
     assert!(problem["detail"].as_str().unwrap().contains("line 1"), "{}", answer.text);
 }
 
 #[tokio::test]
 async fn a_body_that_is_not_json_is_a_415_problem() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let response = server
         .client
         .post(format!("{}/v1/tenants", server.base))
@@ -110,12 +111,12 @@ async fn a_body_that_is_not_json_is_a_415_problem() {
         .send()
         .await
         .unwrap();
-    harness::answer(response).await.problem(415);
+    answer(response).await.problem(415);
 }
 
 #[tokio::test]
 async fn an_admin_adds_another_admin_who_can_sign_in() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     let answer = server.post("/v1/admins", &acme.token, json!({"email": "grace@acme.test", "name": "Grace"})).await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
@@ -136,7 +137,7 @@ async fn an_admin_adds_another_admin_who_can_sign_in() {
 
 #[tokio::test]
 async fn a_duplicate_admin_email_answers_409() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     let body = json!({"email": "grace@acme.test", "name": "Grace"});
     assert_eq!(server.post("/v1/admins", &acme.token, body.clone()).await.status, StatusCode::CREATED);
@@ -145,7 +146,7 @@ async fn a_duplicate_admin_email_answers_409() {
 
 #[tokio::test]
 async fn admins_of_another_tenant_are_not_listed() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     let acme = server.tenant("acme").await;
     let globex = server.tenant("globex").await;
     let list = server.get("/v1/admins", &globex.token).await;
@@ -156,7 +157,7 @@ async fn admins_of_another_tenant_are_not_listed() {
 
 #[tokio::test]
 async fn a_bad_admin_token_answers_401_with_a_bearer_challenge() {
-    let server = Server::start().await;
+    let server = TestApp::start(Backend::Sqlite).await;
     server.tenant("acme").await;
     let answer = server.get("/v1/me", "lst_not-a-real-token").await;
     answer.problem(401);

@@ -26,7 +26,7 @@ async fn setup(backend: Backend, extra: Value) -> Setup {
     let scim = ScimServer::start().await;
     let proxy = FaultProxy::start(&scim.base_url).await;
     let app = TestApp::start(backend).await;
-    let token = app.tenant("acme").await;
+    let token = app.tenant("acme").await.token;
     let mut spec = json!({
         "name": "Directory",
         "record_type": "employee",
@@ -288,7 +288,7 @@ both_backends!(ineligible_and_deleted_employees_are_deactivated);
 async fn another_tenants_token_answers_404(backend: Backend) {
     let s = setup(backend, json!({})).await;
     s.app.put_employee(&s.token, "e1", ada()).await;
-    let other = s.app.tenant("globex").await;
+    let other = s.app.tenant("globex").await.token;
     let (status, body) = s.app.call(&other, Method::GET, "/v1/records/employee/e1", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (status, _) = s.app.call(&other, Method::GET, &format!("/v1/integrations/{}", s.directory), None).await;

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use lockstep::clock::ManualClock;
 use lockstep::config::Config;
 use lockstep::engine::write_sync::WriteSyncWorker;
@@ -19,12 +19,25 @@ use super::Backend;
 /// The operator token every test app is configured with.
 pub const OPERATOR_TOKEN: &str = "operator-token-for-tests-only";
 
+/// The time every test app's clock starts at.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap()
+}
+
+/// A tenant created through the API, with its first admin's token.
+#[derive(Debug, Clone)]
+pub struct TenantAdmin {
+    pub tenant_id: i64,
+    pub admin_id: i64,
+    pub token: String,
+}
+
 /// A running app.
 pub struct TestApp {
-    pub base_url: String,
+    pub base: String,
     pub clock: ManualClock,
     pub worker: WriteSyncWorker,
-    pub http: reqwest::Client,
+    pub client: reqwest::Client,
     shutdown: CancellationToken,
     _dir: tempfile::TempDir,
 }
@@ -36,8 +49,13 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
-    /// Builds and serves an app on `backend`.
+    /// Builds and serves an app on `backend` with the test defaults.
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// As [`TestApp::start`], with the config adjusted by `adjust` first.
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let mut config = Config::defaults();
         config.database_url = backend.database_url(dir.path()).await;
@@ -46,48 +64,41 @@ impl TestApp {
         config.outbound_allow = vec!["127.0.0.0/8".parse().unwrap()];
         config.worker.enabled = false;
         config.worker.lease_seconds = 30.0;
-        let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap());
+        adjust(&mut config);
+        let clock = ManualClock::new(t0());
         let app = App::build_with_clock(config, Arc::new(clock.clone())).await.expect("the app builds");
         let worker = app.write_sync_worker();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let base = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone();
         tokio::spawn(async move { app.run(listener, stop).await.expect("the app runs") });
-        Self { base_url, clock, worker, http: reqwest::Client::new(), shutdown, _dir: dir }
+        Self { base, clock, worker, client: reqwest::Client::new(), shutdown, _dir: dir }
     }
 
     /// Sends a request with a bearer token; answers the status and the JSON body (null when empty).
     pub async fn call(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, format!("{}{}", self.base_url, path)).bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("the app answers");
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        let answer = self.send(method, path, Some(token), body).await;
+        (answer.status, answer.body)
     }
 
-    /// Creates a tenant with one admin; answers the admin's token.
-    pub async fn tenant(&self, name: &str) -> String {
-        let (status, body) = self
-            .call(
-                OPERATOR_TOKEN,
-                Method::POST,
-                "/v1/tenants",
-                Some(json!({"name": name, "admin": {"email": format!("admin@{name}.test"), "name": "Admin"}})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["token"].as_str().expect("a token").to_owned()
+    /// Creates a tenant (and its first admin) with the operator token.
+    pub async fn tenant(&self, name: &str) -> TenantAdmin {
+        let body = json!({"name": name, "admin": {"email": format!("admin@{name}.test"), "name": "Admin"}});
+        let answer = self.send(Method::POST, "/v1/tenants", Some(OPERATOR_TOKEN), Some(body)).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+        TenantAdmin {
+            tenant_id: answer.body["tenant"]["id"].as_i64().unwrap(),
+            admin_id: answer.body["admin"]["id"].as_i64().unwrap(),
+            token: answer.body["token"].as_str().unwrap().to_owned(),
+        }
     }
 
     /// Creates an integration; answers its id.
     pub async fn integration(&self, token: &str, spec: Value) -> i64 {
-        let (status, body) = self.call(token, Method::POST, "/v1/integrations", Some(spec)).await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["id"].as_i64().expect("an id")
+        let answer = self.send(Method::POST, "/v1/integrations", Some(token), Some(spec)).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+        answer.body["id"].as_i64().expect("an id")
     }
 
     /// PUTs an employee's fields; asserts success.

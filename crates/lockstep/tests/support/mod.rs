@@ -11,6 +11,7 @@
 //! `LOCKSTEP_TEST_POSTGRES_URL`, `LOCKSTEP_TEST_PSQL`.
 #![allow(dead_code, unused_imports)]
 
+pub mod api;
 pub mod app;
 pub mod peers;
 pub mod postgres;

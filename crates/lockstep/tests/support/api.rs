@@ -1,36 +1,11 @@
-//! The harness of the `api_*` black-box tests: a real Lockstep (SQLite in a
-//! temp dir, a manual clock, workers off) served on 127.0.0.1:0 and driven
-//! with reqwest. Each `api_*.rs` file includes it with
-//! `#[path = "api_harness.rs"] mod harness;`; built on its own it has no tests.
-#![allow(dead_code)]
+//! Talking to a test app over HTTP: requests with or without a token, and
+//! [`Answer`]s that know how to check an RFC 9457 problem document.
 
-use std::sync::Arc;
-
-use chrono::{DateTime, TimeZone, Utc};
-use lockstep::clock::ManualClock;
-use lockstep::config::Config;
-use lockstep::engine::write_sync::WriteSyncWorker;
-use lockstep::App;
+use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 
-pub const OPERATOR_TOKEN: &str = "operator-token-for-tests";
-
-/// The time every test's clock starts at.
-pub fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2030, 1, 2, 3, 4, 5).unwrap()
-}
-
-/// A running server; stopped when dropped.
-pub struct Server {
-    pub base: String,
-    pub client: reqwest::Client,
-    pub clock: ManualClock,
-    pub worker: WriteSyncWorker,
-    shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
-}
+use super::app::TestApp;
 
 /// An answer: status, headers and the body as JSON (`Null` when empty or not JSON).
 #[derive(Debug)]
@@ -74,31 +49,7 @@ pub struct TenantAdmin {
     pub token: String,
 }
 
-impl Server {
-    pub async fn start() -> Self {
-        Self::start_with(|_| {}).await
-    }
-
-    /// Starts a server with the test defaults, adjusted by `adjust`.
-    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::defaults();
-        config.database_url = format!("sqlite://{}/l.db", dir.path().display());
-        config.operator_token = Some(OPERATOR_TOKEN.into());
-        config.outbound_allow = vec!["127.0.0.0/8".parse().unwrap()];
-        config.worker.enabled = false;
-        adjust(&mut config);
-        let clock = ManualClock::new(t0());
-        let app = App::build_with_clock(config, Arc::new(clock.clone())).await.unwrap();
-        let worker = app.write_sync_worker();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let shutdown = CancellationToken::new();
-        let stop = shutdown.clone();
-        tokio::spawn(async move { app.run(listener, stop).await.unwrap() });
-        Self { base, client: reqwest::Client::new(), clock, worker, shutdown, _dir: dir }
-    }
-
+impl TestApp {
     /// Sends a request; `body` as JSON when given.
     pub async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
@@ -129,31 +80,6 @@ impl Server {
 
     pub async fn delete(&self, path: &str, token: &str) -> Answer {
         self.send(Method::DELETE, path, Some(token), None).await
-    }
-
-    /// Creates a tenant (and its first admin) with the operator token.
-    pub async fn tenant(&self, name: &str) -> TenantAdmin {
-        let body = json!({"name": name, "admin": {"email": format!("admin@{name}.test"), "name": "Ada"}});
-        let answer = self.post("/v1/tenants", OPERATOR_TOKEN, body).await;
-        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
-        TenantAdmin {
-            tenant_id: answer.body["tenant"]["id"].as_i64().unwrap(),
-            admin_id: answer.body["admin"]["id"].as_i64().unwrap(),
-            token: answer.body["token"].as_str().unwrap().to_owned(),
-        }
-    }
-
-    /// Creates an integration from `body` and returns its id.
-    pub async fn integration(&self, token: &str, body: Value) -> i64 {
-        let answer = self.post("/v1/integrations", token, body).await;
-        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
-        answer.body["id"].as_i64().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
     }
 }
 
