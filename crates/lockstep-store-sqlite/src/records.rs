@@ -31,31 +31,32 @@ pub fn write_records(
             Some(r) => states_of(&tx, r.id)?,
             None => Vec::new(),
         };
-        let live = previous.as_ref().filter(|r| r.deleted_at.is_none());
+        let live_version = previous.as_ref().filter(|r| r.deleted_at.is_none()).map(|r| r.version);
         if let Some(expected) = write.expected_version {
-            let found = live.map_or(0, |r| r.version);
+            let found = live_version.unwrap_or(0);
             if found != expected {
                 return Err(StoreError::VersionConflict { external_id: write.external_id, expected, found });
             }
         }
         let plan = planner.plan(previous.as_ref(), write.fields.as_ref(), &states);
-        let noop = match (&write.fields, live) {
-            (Some(_), Some(_)) => plan.changed_fields.is_empty(),
-            // Deleting what is not there changes nothing.
-            (None, None) => true,
-            _ => false,
+        // Writing what is already there, or deleting what is already deleted,
+        // stores nothing. Deleting a record that never existed stores a
+        // tombstone, as on PostgreSQL (whose key reservation needs a row).
+        let noop = match (&write.fields, previous.as_ref()) {
+            (Some(_), Some(p)) => p.deleted_at.is_none() && plan.changed_fields.is_empty(),
+            (None, Some(p)) => p.deleted_at.is_some(),
+            (_, None) => false,
         };
         if noop {
-            let record = previous.unwrap_or_else(|| absent(tenant_id, record_type, &write.external_id, now));
             results.push(RecordWritten {
-                record,
+                record: previous.expect("a no-op has a previous record"),
                 created: false,
                 changed_fields: Vec::new(),
                 affected_integrations: Vec::new(),
             });
             continue;
         }
-        let created = live.is_none() && write.fields.is_some();
+        let created = live_version.is_none() && write.fields.is_some();
         let stored = store_record(&tx, tenant_id, record_type, &write, previous.as_ref(), now)?;
         let mut affected = Vec::with_capacity(plan.syncs.len());
         for sync in &plan.syncs {
@@ -72,21 +73,6 @@ pub fn write_records(
     }
     tx.commit().map_err(db_error)?;
     Ok((results, planned_work))
-}
-
-/// What a delete of a record that never existed answers: nothing stored, id 0.
-fn absent(tenant_id: i64, record_type: &str, external_id: &str, now: Timestamp) -> Record {
-    Record {
-        id: 0,
-        tenant_id,
-        record_type: record_type.to_owned(),
-        external_id: external_id.to_owned(),
-        fields: serde_json::json!({}),
-        version: 0,
-        created_at: now,
-        updated_at: now,
-        deleted_at: Some(now),
-    }
 }
 
 fn load(tx: &Transaction<'_>, tenant_id: i64, record_type: &str, external_id: &str) -> StoreResult<Option<Record>> {

@@ -3,7 +3,7 @@
 //! Every backend runs every case against a fresh, migrated, empty store. A
 //! backend's `tests/conformance.rs` is one line:
 //!
-//! ```ignore
+//! ```text
 //! lockstep_store::conformance_tests!(async { /* a fresh store */ as Arc<dyn Store> });
 //! ```
 //!
@@ -25,8 +25,10 @@
 //!   written again, or a deleted record deleted again) stores nothing: not
 //!   the record, not the planned syncs; `affected_integrations` is empty.
 //! - A delete bumps the version and keeps the fields; a revive bumps it again
-//!   and keeps the record's id and `created_at`. For `expected_version`, a
-//!   deleted record counts as version 0 (the client sees no record).
+//!   and keeps the record's id and `created_at`. Deleting a record that
+//!   never existed stores a tombstone (version 1, deleted), which a later
+//!   write revives. For `expected_version`, a deleted record counts as
+//!   version 0 (the client sees no record).
 //! - `PlannedSync::Pending` keeps `claim`, `last_synced_at`, `remote_id` and
 //!   the last `errors`, sets `attempts` to 0 and `changed_during_sync` to false.
 //! - A finish that re-pends (changed during sync) sets `attempts` to 0, and
@@ -77,6 +79,7 @@ macro_rules! conformance_tests {
             a_deleted_record_is_hidden_and_a_later_write_revives_it,
             a_version_conflict_stores_nothing_of_the_batch,
             a_deleted_record_counts_as_version_0,
+            deleting_a_record_that_never_existed_leaves_a_tombstone,
             a_later_write_in_a_batch_sees_the_earlier_one_as_previous,
             results_come_back_in_the_order_of_the_writes,
             the_planner_sees_the_previous_record_the_next_fields_and_the_states,

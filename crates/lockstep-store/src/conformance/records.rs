@@ -141,6 +141,20 @@ pub async fn a_deleted_record_counts_as_version_0(store: Arc<dyn Store>) {
     assert_eq!(revived.version, 3);
 }
 
+pub async fn deleting_a_record_that_never_existed_leaves_a_tombstone(store: Arc<dyn Store>) {
+    let (acme, _) = tenant(&store, "acme").await;
+    let planner = TestPlanner::quiet();
+    let tombstone = write_one(&store, acme.id, delete("ghost"), &planner, at(1)).await;
+    assert_eq!(tombstone.version, 1);
+    assert_eq!(tombstone.deleted_at, Some(at(1)));
+    assert_eq!(store.get_record(acme.id, EMPLOYEE, "ghost").await.unwrap(), None);
+    let again = write(&store, acme.id, vec![delete("ghost")], &planner, at(2)).await;
+    assert_eq!(again[0].record.version, 1, "deleting it again changes nothing");
+    let revived = write(&store, acme.id, vec![put("ghost", json!({"n": 1}))], &planner, at(3)).await;
+    assert!(revived[0].created);
+    assert_eq!(revived[0].record.version, 2);
+}
+
 pub async fn a_later_write_in_a_batch_sees_the_earlier_one_as_previous(store: Arc<dyn Store>) {
     let (acme, _) = tenant(&store, "acme").await;
     let okta = integration(&store, acme.id, "Okta").await;
