@@ -97,12 +97,24 @@ impl PgStore {
     }
 
     pub(crate) async fn remove_integration(&self, tenant_id: i64, integration_id: i64) -> StoreResult<bool> {
+        // The integration and its sync states go together (there is no
+        // cascading foreign key; see the migration for why).
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
         let done = sqlx::query("DELETE FROM integrations WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id)
             .bind(integration_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_error)?;
+        if done.rows_affected() > 0 {
+            sqlx::query("DELETE FROM sync_states WHERE tenant_id = $1 AND integration_id = $2")
+                .bind(tenant_id)
+                .bind(integration_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
         Ok(done.rows_affected() > 0)
     }
 }
