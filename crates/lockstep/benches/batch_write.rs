@@ -10,7 +10,9 @@
 //! 1. create: every record is new → 3 pending sync states per record;
 //! 2. relevant update: a mapped field of all three integrations changes →
 //!    3 debounce upserts per record;
-//! 3. irrelevant update: an unmapped field changes → no sync state touched.
+//! 3. irrelevant update: an unmapped field changes → no sync state touched;
+//! 4. one at a time: relevant `PUT`s of single records, one after another on
+//!    one connection (each its own durable transaction).
 //!
 //! Workers are off: this measures the write path (API → planner → one
 //! transaction per batch), not third parties.
@@ -58,6 +60,26 @@ fn employee(n: usize, (email_version, salary): (&str, u32)) -> Value {
             "status": "active"
         }
     })
+}
+
+/// Relevant single-record PUTs, strictly one after another.
+async fn run_singles(client: &reqwest::Client, base: &str, token: &str, count: usize) -> Phase {
+    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(count);
+    for n in 0..count {
+        let fields = employee(n, ("single", 1))["fields"].clone();
+        let sent = Instant::now();
+        let response = client
+            .put(format!("{base}/v1/records/employee/emp-{n:07}"))
+            .bearer_auth(token)
+            .json(&fields)
+            .send()
+            .await
+            .expect("the API answers");
+        assert!(response.status().is_success(), "PUT failed: {}", response.status());
+        latencies.push(sent.elapsed());
+    }
+    Phase { name: "one at a time (single PUT, 3 debounces)", seconds: started.elapsed().as_secs_f64(), latencies }
 }
 
 struct Phase {
@@ -160,26 +182,26 @@ async fn main() -> anyhow::Result<()> {
         run_phase(&client, &url, &token, &args, "relevant update (3 debounces each)", ("v2", 1)).await,
         run_phase(&client, &url, &token, &args, "irrelevant update (no state)", ("v2", 2)).await,
     ];
+    let singles = args.records.min(5_000);
+    let single = run_singles(&client, &base, &token, singles).await;
     println!(
         "\nbackend={} records={} batch={} connections={}",
         args.backend, args.records, args.batch, args.connections
     );
-    println!("| phase | records/s | sync-state writes/s | batch p50 | batch p99 |");
+    println!("| phase | records/s | sync-state writes/s | p50 | p99 |");
     println!("|---|---:|---:|---:|---:|");
-    for (i, phase) in phases.iter().enumerate() {
+    let rows = [
+        (&phases[0], args.records, 3.0),
+        (&phases[1], args.records, 3.0),
+        (&phases[2], args.records, 0.0),
+        (&single, singles, 3.0),
+    ];
+    for (phase, count, states) in rows {
         let mut sorted = phase.latencies.clone();
         sorted.sort();
-        let pct = |p: f64| sorted[((sorted.len() as f64 - 1.0) * p).round() as usize];
-        let rate = args.records as f64 / phase.seconds;
-        let states = if i < 2 { rate * 3.0 } else { 0.0 };
-        println!(
-            "| {} | {:.0} | {:.0} | {:.0} ms | {:.0} ms |",
-            phase.name,
-            rate,
-            states,
-            pct(0.5).as_secs_f64() * 1e3,
-            pct(0.99).as_secs_f64() * 1e3
-        );
+        let pct = |p: f64| sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3;
+        let rate = count as f64 / phase.seconds;
+        println!("| {} | {:.0} | {:.0} | {:.1} ms | {:.1} ms |", phase.name, rate, rate * states, pct(0.5), pct(0.99));
     }
     shutdown.cancel();
     Ok(())
