@@ -49,6 +49,19 @@ impl ScimConnector {
 
     /// Sends one request; a success answers its JSON body (or null).
     async fn send(&self, method: Method, url: Url, body: Option<&Value>) -> Result<Value, ConnectorError> {
+        self.send_unless_missing(method, url, body).await?.ok_or_else(|| {
+            errors::from_response(reqwest::StatusCode::NOT_FOUND, None, "the user is not there (any more)")
+        })
+    }
+
+    /// As [`Self::send`], but a 404 answers `None`: for look-ups, where a
+    /// missing user is an answer, not a failure.
+    async fn send_unless_missing(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, ConnectorError> {
         let mut request = self
             .client
             .request(method, url)
@@ -65,13 +78,16 @@ impl ScimConnector {
         let retry_after =
             response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let text = response.text().await.map_err(|e| errors::from_transport(&e))?;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
         if !status.is_success() {
             return Err(errors::from_response(status, retry_after.as_deref(), &text));
         }
         if text.trim().is_empty() {
-            return Ok(Value::Null);
+            return Ok(Some(Value::Null));
         }
-        serde_json::from_str(&text).map_err(|_| {
+        serde_json::from_str(&text).map(Some).map_err(|_| {
             errors::from_response(
                 reqwest::StatusCode::BAD_GATEWAY,
                 None,
@@ -87,12 +103,9 @@ impl ScimConnector {
         remote_id: Option<&str>,
     ) -> Result<Option<Map<String, Value>>, ConnectorError> {
         if let Some(id) = remote_id {
-            match self.send(Method::GET, self.user_url(id), None).await {
-                Ok(Value::Object(user)) => return Ok(Some(user)),
-                // Deleted on their side since: fall back to the filter.
-                Err(ConnectorError::Transient { error, .. }) if error.message.starts_with("404") => {}
-                Err(e) => return Err(e),
-                Ok(_) => {}
+            // None: deleted on their side since, so fall back to the filter.
+            if let Some(Value::Object(user)) = self.send_unless_missing(Method::GET, self.user_url(id), None).await? {
+                return Ok(Some(user));
             }
         }
         let mut url = self.users.clone();
