@@ -32,8 +32,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use lockstep_store::{
-    PlannedSync, Record, RecordWrite, RecordWritten, StoreError, StoreResult, SyncPlanner, SyncState, SyncStatus,
-    Timestamp,
+    apply_planned_sync, PlannedSync, Record, RecordWrite, RecordWritten, StoreError, StoreResult, SyncPlanner,
+    SyncState, Timestamp,
 };
 use serde_json::Value;
 use sqlx::postgres::PgRow;
@@ -241,6 +241,7 @@ fn apply(
             created: false,
             changed_fields: Vec::new(),
             affected_integrations: Vec::new(),
+            states,
         };
         return Ok((written, false));
     }
@@ -263,26 +264,10 @@ fn apply(
     let mut affected = Vec::with_capacity(plan.syncs.len());
     for sync in &plan.syncs {
         let integration_id = sync.integration_id();
-        match *sync {
-            PlannedSync::Pending { due_at, pending_since, .. } => {
-                let state = slot.states.entry(integration_id).or_insert_with(|| new_state(record, integration_id, now));
-                state.status = SyncStatus::Pending;
-                state.due_at = Some(ms(due_at));
-                state.pending_since = Some(ms(pending_since));
-                state.attempts = 0;
-                state.changed_during_sync = false;
-                state.updated_at = now;
-                pending = true;
-            }
-            PlannedSync::ChangedDuringSync { .. } => {
-                // Without a state there is no sync to tell.
-                let Some(state) = slot.states.get_mut(&integration_id) else {
-                    continue;
-                };
-                state.changed_during_sync = true;
-                state.updated_at = now;
-            }
+        if !apply_planned_sync(&mut slot.states, record, sync, now) {
+            continue;
         }
+        pending |= matches!(sync, PlannedSync::Pending { .. });
         if !slot.states_changed.contains(&integration_id) {
             slot.states_changed.push(integration_id);
         }
@@ -293,26 +278,9 @@ fn apply(
         created,
         changed_fields: plan.changed_fields,
         affected_integrations: affected,
+        states: slot.states.values().cloned().collect(),
     };
     Ok((written, pending))
-}
-
-fn new_state(record: &Record, integration_id: i64, now: Timestamp) -> SyncState {
-    SyncState {
-        record_id: record.id,
-        integration_id,
-        tenant_id: record.tenant_id,
-        status: SyncStatus::Pending,
-        due_at: None,
-        pending_since: None,
-        claim: 0,
-        attempts: 0,
-        changed_during_sync: false,
-        last_synced_at: None,
-        errors: Vec::new(),
-        remote_id: None,
-        updated_at: now,
-    }
 }
 
 /// Writes the final state of every changed record in one statement.

@@ -1,8 +1,10 @@
 //! Records and the one transaction that writes them with the sync states
 //! they imply.
 
+use std::collections::BTreeMap;
+
 use lockstep_store::{
-    PlannedSync, Record, RecordWrite, RecordWritten, StoreError, StoreResult, SyncPlanner, SyncState, Timestamp,
+    apply_planned_sync, PlannedSync, Record, RecordWrite, RecordWritten, StoreError, StoreResult, SyncPlanner, SyncState, Timestamp,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
@@ -27,9 +29,9 @@ pub fn write_records(
         // Reads inside the transaction see its own writes, so a repeated id
         // in the batch sees its predecessor in the batch as its previous.
         let previous = load(&tx, tenant_id, record_type, &write.external_id)?;
-        let states = match &previous {
+        let mut states = match &previous {
             Some(r) => states_of(&tx, r.id)?,
-            None => Vec::new(),
+            None => BTreeMap::new(),
         };
         let live_version = previous.as_ref().filter(|r| r.deleted_at.is_none()).map(|r| r.version);
         if let Some(expected) = write.expected_version {
@@ -38,7 +40,8 @@ pub fn write_records(
                 return Err(StoreError::VersionConflict { external_id: write.external_id, expected, found });
             }
         }
-        let plan = planner.plan(previous.as_ref(), write.fields.as_ref(), &states);
+        let before: Vec<SyncState> = states.values().cloned().collect();
+        let plan = planner.plan(previous.as_ref(), write.fields.as_ref(), &before);
         // Writing what is already there, or deleting what is already deleted,
         // stores nothing. Deleting a record that never existed stores a
         // tombstone, as on PostgreSQL (whose key reservation needs a row).
@@ -53,6 +56,7 @@ pub fn write_records(
                 created: false,
                 changed_fields: Vec::new(),
                 affected_integrations: Vec::new(),
+                states: before,
             });
             continue;
         }
@@ -60,15 +64,19 @@ pub fn write_records(
         let stored = store_record(&tx, tenant_id, record_type, &write, previous.as_ref(), now)?;
         let mut affected = Vec::with_capacity(plan.syncs.len());
         for sync in &plan.syncs {
-            apply_sync(&tx, tenant_id, stored.id, sync, now)?;
-            planned_work |= matches!(sync, PlannedSync::Pending { .. });
-            affected.push(sync.integration_id());
+            // The SQL and the in-memory answer make the same change.
+            if apply_planned_sync(&mut states, &stored, sync, now) {
+                apply_sync(&tx, tenant_id, stored.id, sync, now)?;
+                planned_work |= matches!(sync, PlannedSync::Pending { .. });
+                affected.push(sync.integration_id());
+            }
         }
         results.push(RecordWritten {
             record: stored,
             created,
             changed_fields: plan.changed_fields,
             affected_integrations: affected,
+            states: states.into_values().collect(),
         });
     }
     tx.commit().map_err(db_error)?;
@@ -83,12 +91,13 @@ fn load(tx: &Transaction<'_>, tenant_id: i64, record_type: &str, external_id: &s
     .map_err(db_error)
 }
 
-fn states_of(tx: &Transaction<'_>, record_id: i64) -> StoreResult<Vec<SyncState>> {
+/// A record's states by integration id.
+fn states_of(tx: &Transaction<'_>, record_id: i64) -> StoreResult<BTreeMap<i64, SyncState>> {
     let mut stmt = tx
         .prepare_cached(&format!("SELECT {STATE_COLUMNS} FROM sync_states WHERE record_id = ?1"))
         .map_err(db_error)?;
     let rows = stmt.query_map([record_id], sync_state).map_err(db_error)?;
-    rows.collect::<Result<_, _>>().map_err(db_error)
+    rows.map(|row| row.map(|state| (state.integration_id, state))).collect::<Result<_, _>>().map_err(db_error)
 }
 
 fn store_record(

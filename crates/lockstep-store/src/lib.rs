@@ -14,6 +14,7 @@
 //! and the transaction boundary in the store, where it belongs.
 
 mod error;
+mod planned;
 mod rows;
 mod store;
 
@@ -21,5 +22,6 @@ mod store;
 pub mod conformance;
 
 pub use error::{StoreError, StoreResult};
+pub use planned::apply_planned_sync;
 pub use rows::*;
 pub use store::{Store, SyncPlanner};

@@ -113,6 +113,10 @@ pub struct RecordWritten {
     pub changed_fields: Vec<String>,
     /// Integrations whose sync state the write touched.
     pub affected_integrations: Vec<i64>,
+    /// The record's sync states as this write left them, by integration id:
+    /// what a read right after it would return, so a caller can answer
+    /// without reading again.
+    pub states: Vec<SyncState>,
 }
 
 /// The state of one record in one integration.

@@ -66,7 +66,9 @@ pub fn delete(external_id: &str) -> RecordWrite {
     RecordWrite { external_id: external_id.to_string(), fields: None, expected_version: None }
 }
 
-/// Writes employees and unwraps.
+/// Writes employees and unwraps. Every case that writes also checks that the
+/// states each write reports are the states a read returns afterwards (for
+/// the last write of each record in the batch).
 pub async fn write(
     store: &Arc<dyn Store>,
     tenant_id: i64,
@@ -74,7 +76,19 @@ pub async fn write(
     planner: &TestPlanner,
     now: Timestamp,
 ) -> Vec<RecordWritten> {
-    store.write_records(tenant_id, EMPLOYEE, writes, planner, now).await.expect("write_records")
+    let written = store.write_records(tenant_id, EMPLOYEE, writes, planner, now).await.expect("write_records");
+    let mut last = std::collections::BTreeMap::new();
+    for w in &written {
+        last.insert(w.record.id, &w.states);
+    }
+    for (record_id, reported) in last {
+        assert_eq!(
+            &states(store, tenant_id, record_id).await,
+            reported,
+            "the states a write reports are the states it stored (record {record_id})"
+        );
+    }
+    written
 }
 
 /// Writes one employee and returns its stored record.
