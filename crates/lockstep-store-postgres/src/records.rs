@@ -5,7 +5,8 @@
 //!
 //! 1. **Reserve** every key of the batch: one `INSERT … SELECT FROM UNNEST …
 //!    ON CONFLICT DO NOTHING` of placeholder rows (version 0, empty fields).
-//! 2. **Lock** the batch's rows, placeholders included: `SELECT … FOR UPDATE`.
+//! 2. **Lock** the batch's rows, placeholders included: `SELECT … FOR UPDATE`,
+//!    one unique-index probe per key.
 //! 3. **Lock** their sync states: `SELECT … FOR UPDATE`.
 //! 4. **Plan** in memory: each write, in order, sees the record and states as
 //!    the earlier writes of the batch left them, and the planner decides.
@@ -108,10 +109,18 @@ impl PgStore {
         .await
         .map_err(db_error)?;
 
+        // One unique-index probe per key, locked in key order (the keys are
+        // sorted and the nested loop walks them in array order). The obvious
+        // `external_id = ANY($3)` was planned, while statistics lagged behind
+        // a bulk load, as a scan of every record of the tenant and type with
+        // the array as a filter: 10–300 ms instead of 0.3–6 ms.
         let rows = sqlx::query(&format!(
-            "SELECT {RECORD_COLUMNS} FROM records
-             WHERE tenant_id = $1 AND record_type = $2 AND external_id = ANY($3)
-             ORDER BY external_id FOR UPDATE"
+            "SELECT r.* FROM UNNEST($3::text[]) AS k (key)
+             CROSS JOIN LATERAL (
+                 SELECT {RECORD_COLUMNS} FROM records
+                 WHERE tenant_id = $1 AND record_type = $2 AND external_id = k.key
+                 FOR UPDATE
+             ) AS r"
         ))
         .bind(tenant_id)
         .bind(record_type)

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use lockstep_store::{
-    apply_planned_sync, PlannedSync, Record, RecordWrite, RecordWritten, StoreError, StoreResult, SyncPlanner, SyncState, Timestamp,
+    apply_planned_sync, PlannedSync, Record, RecordWrite, RecordWritten, StoreError, StoreResult, SyncPlanner,
+    SyncState, Timestamp,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 

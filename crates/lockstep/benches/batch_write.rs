@@ -12,7 +12,10 @@
 //!    3 debounce upserts per record;
 //! 3. irrelevant update: an unmapped field changes → no sync state touched;
 //! 4. one at a time: relevant `PUT`s of single records, one after another on
-//!    one connection (each its own durable transaction).
+//!    one connection (each its own durable transaction);
+//! 5. concurrent singles: relevant single-record `PUT`s from 32 clients at
+//!    once, as a platform's many workers would send them (group commit lets
+//!    the ones that arrive together share a transaction).
 //!
 //! Workers are off: this measures the write path (API → planner → one
 //! transaction per batch), not third parties.
@@ -80,6 +83,51 @@ async fn run_singles(client: &reqwest::Client, base: &str, token: &str, count: u
         latencies.push(sent.elapsed());
     }
     Phase { name: "one at a time (single PUT, 3 debounces)", seconds: started.elapsed().as_secs_f64(), latencies }
+}
+
+/// Relevant single-record PUTs from `clients` concurrent clients.
+async fn run_concurrent_singles(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    count: usize,
+    clients: usize,
+) -> Phase {
+    let started = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (client, base, token, next) = (client.clone(), base.to_owned(), token.to_owned(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n >= count {
+                    return latencies;
+                }
+                let fields = employee(n, ("concurrent", 1))["fields"].clone();
+                let sent = Instant::now();
+                let response = client
+                    .put(format!("{base}/v1/records/employee/emp-{n:07}"))
+                    .bearer_auth(&token)
+                    .json(&fields)
+                    .send()
+                    .await
+                    .expect("the API answers");
+                assert!(response.status().is_success(), "PUT failed: {}", response.status());
+                latencies.push(sent.elapsed());
+            }
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    Phase {
+        name: "concurrent singles (32 clients, single PUT, 3 debounces)",
+        seconds: started.elapsed().as_secs_f64(),
+        latencies,
+    }
 }
 
 struct Phase {
@@ -151,7 +199,7 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run(listener, shutdown.clone()));
 
-    let client = reqwest::Client::builder().pool_max_idle_per_host(args.connections).build()?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(32).build()?;
     let tenant: Value = client
         .post(format!("{base}/v1/tenants"))
         .bearer_auth(OPERATOR)
@@ -184,6 +232,8 @@ async fn main() -> anyhow::Result<()> {
     ];
     let singles = args.records.min(5_000);
     let single = run_singles(&client, &base, &token, singles).await;
+    let concurrent_count = args.records.min(20_000);
+    let concurrent = run_concurrent_singles(&client, &base, &token, concurrent_count, 32).await;
     println!(
         "\nbackend={} records={} batch={} connections={}",
         args.backend, args.records, args.batch, args.connections
@@ -195,6 +245,7 @@ async fn main() -> anyhow::Result<()> {
         (&phases[1], args.records, 3.0),
         (&phases[2], args.records, 0.0),
         (&single, singles, 3.0),
+        (&concurrent, concurrent_count, 3.0),
     ];
     for (phase, count, states) in rows {
         let mut sorted = phase.latencies.clone();

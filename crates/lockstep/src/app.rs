@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::connectors::outbound::{AddressGuard, OutboundClient};
+use crate::engine::group_commit::GroupCommit;
 use crate::engine::write_sync::WriteSyncWorker;
 use crate::http::metrics::Metrics;
 
@@ -24,6 +25,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub outbound: OutboundClient,
     pub metrics: Arc<Metrics>,
+    /// The queues of writes waiting to share a transaction.
+    pub group_commit: Arc<GroupCommit>,
 }
 
 /// A built Lockstep: store open and migrated, ready to run.
@@ -45,7 +48,14 @@ impl App {
             Duration::from_secs_f64(config.outbound.connect_timeout_seconds),
             Duration::from_secs_f64(config.outbound.request_timeout_seconds),
         );
-        let state = AppState { store, clock, config: Arc::new(config), outbound, metrics: Arc::new(Metrics::new()) };
+        let state = AppState {
+            store,
+            clock,
+            config: Arc::new(config),
+            outbound,
+            metrics: Arc::new(Metrics::new()),
+            group_commit: Arc::new(GroupCommit::default()),
+        };
         Ok(Self { state })
     }
 

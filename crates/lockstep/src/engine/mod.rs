@@ -2,10 +2,12 @@
 //!
 //! - [`records`] writes records and the sync states they imply (one
 //!   transaction, planned by [`crate::domain::planner`]) and builds a
-//!   record's sync view.
+//!   record's sync view; [`group_commit`] lets concurrent small writes
+//!   share one transaction.
 //! - [`write_sync`] is the worker that claims due syncs and pushes them
 //!   through connectors.
 
 pub mod connectors;
+pub mod group_commit;
 pub mod records;
 pub mod write_sync;

@@ -6,6 +6,7 @@
 //! transaction: either both are durable or neither is.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use lockstep_store::{Integration, Record, RecordWrite, RecordWritten, StoreError, SyncError, SyncState, SyncStatus};
@@ -41,18 +42,49 @@ fn parse_integrations<'a>(stored: impl Iterator<Item = &'a Integration>) -> Vec<
         .collect()
 }
 
-/// Writes a batch of records of one type and the sync states they imply.
+/// What a committed write did, with the integrations it was planned against
+/// (so the caller can show the sync view without reading again).
+#[derive(Debug, Clone)]
+pub struct Committed {
+    /// One result per write, in order.
+    pub written: Vec<RecordWritten>,
+    pub integrations: Arc<Vec<IntegrationRules>>,
+}
+
+impl Committed {
+    /// The sync view of the record one write left behind.
+    pub fn view_of(&self, written: &RecordWritten) -> SyncView {
+        let mut views = sync_views(std::slice::from_ref(&written.record), &written.states, &self.integrations);
+        views.pop().expect("one view per record")
+    }
+}
+
+/// Writes records of one type and the sync states they imply, in one
+/// transaction, shared with other small writes of the tenant that arrive at
+/// the same time (see [`crate::engine::group_commit`]).
 pub async fn write_records(
     state: &AppState,
     tenant_id: i64,
     record_type: &str,
     writes: Vec<RecordWrite>,
-) -> Result<Vec<RecordWritten>, StoreError> {
-    let integrations = integrations_for(state, tenant_id, record_type).await?;
+) -> Result<Committed, StoreError> {
+    state.group_commit.write(state, tenant_id, record_type, writes).await
+}
+
+/// Writes records in a transaction of their own, planned against the
+/// tenant's integrations as they are now.
+pub(crate) async fn commit_now(
+    state: &AppState,
+    tenant_id: i64,
+    record_type: &str,
+    writes: Vec<RecordWrite>,
+) -> Result<Committed, StoreError> {
+    let integrations = Arc::new(integrations_for(state, tenant_id, record_type).await?);
     let planner = RecordPlanner { now: state.clock.now(), integrations: &integrations };
     let written = state.store.write_records(tenant_id, record_type, writes, &planner, planner.now).await?;
     state.metrics.record_writes.inc_by(written.len() as u64);
-    Ok(written)
+    state.metrics.write_transactions.inc();
+    Ok(Committed { written, integrations })
 }
 
 /// A record's sync state in one integration, as the record page shows it.

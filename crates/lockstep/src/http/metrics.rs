@@ -38,6 +38,11 @@ pub struct Metrics {
     pub syncs: Family<SyncLabels, Counter>,
     pub push_seconds: Histogram,
     pub record_writes: Counter,
+    /// Store transactions that wrote records: fewer than requests when
+    /// group commit combines them.
+    pub write_transactions: Counter,
+    /// Write requests queued for the next group transaction.
+    pub write_requests_waiting: Gauge,
     pub http_requests: Family<HttpLabels, Counter>,
     pub sync_states: Family<StatusLabels, Gauge>,
 }
@@ -57,11 +62,32 @@ impl Metrics {
         registry.register("push_seconds", "Time a push to a third party took", push_seconds.clone());
         let record_writes = Counter::default();
         registry.register("record_writes", "Record writes stored", record_writes.clone());
+        let write_transactions = Counter::default();
+        registry.register(
+            "write_transactions",
+            "Store transactions that wrote records (group commit shares one among requests)",
+            write_transactions.clone(),
+        );
+        let write_requests_waiting = Gauge::default();
+        registry.register(
+            "write_requests_waiting",
+            "Write requests queued for the next group transaction",
+            write_requests_waiting.clone(),
+        );
         let http_requests = Family::<HttpLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests served", http_requests.clone());
         let sync_states = Family::<StatusLabels, Gauge>::default();
         registry.register("sync_states", "Sync states by status (at scrape time)", sync_states.clone());
-        Self { registry: Mutex::new(registry), syncs, push_seconds, record_writes, http_requests, sync_states }
+        Self {
+            registry: Mutex::new(registry),
+            syncs,
+            push_seconds,
+            record_writes,
+            write_transactions,
+            write_requests_waiting,
+            http_requests,
+            sync_states,
+        }
     }
 
     /// Counts one finished sync attempt.

@@ -35,6 +35,8 @@ pub struct TenantAdmin {
 /// A running app.
 pub struct TestApp {
     pub base: String,
+    /// The store the app runs on (for fault injection beside it).
+    pub database_url: String,
     pub clock: ManualClock,
     pub worker: WriteSyncWorker,
     pub client: reqwest::Client,
@@ -65,6 +67,7 @@ impl TestApp {
         config.worker.enabled = false;
         config.worker.lease_seconds = 30.0;
         adjust(&mut config);
+        let database_url = config.database_url.clone();
         let clock = ManualClock::new(t0());
         let app = App::build_with_clock(config, Arc::new(clock.clone())).await.expect("the app builds");
         let worker = app.write_sync_worker();
@@ -73,7 +76,7 @@ impl TestApp {
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone();
         tokio::spawn(async move { app.run(listener, stop).await.expect("the app runs") });
-        Self { base, clock, worker, client: reqwest::Client::new(), shutdown, _dir: dir }
+        Self { base, database_url, clock, worker, client: reqwest::Client::new(), shutdown, _dir: dir }
     }
 
     /// Sends a request with a bearer token; answers the status and the JSON body (null when empty).

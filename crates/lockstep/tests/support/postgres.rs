@@ -87,3 +87,51 @@ pub async fn fresh_postgres_url() -> String {
     url.set_path(&format!("/{name}"));
     url.to_string()
 }
+
+/// A transaction held open by a `psql` process: fault injection beside the
+/// real store, to make Lockstep's writes wait at a known point.
+pub struct HeldTransaction {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    // Kept open: psql dies of SIGPIPE when it writes to a closed stdout.
+    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl HeldTransaction {
+    /// Opens a transaction on `url`, runs `sql` in it (a `LOCK TABLE …`, say)
+    /// and returns once psql reported it done, with the transaction open.
+    pub async fn begin(url: &str, sql: &str) -> Self {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let mut child = tokio::process::Command::new(psql_bin())
+            .arg("--no-psqlrc")
+            .arg("--set=ON_ERROR_STOP=1")
+            .arg(format!("--dbname={url}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", psql_bin()));
+        let mut stdin = child.stdin.take().expect("psql's stdin");
+        stdin.write_all(format!("BEGIN;\n{sql};\n\\echo held\n").as_bytes()).await.expect("write to psql");
+        stdin.flush().await.expect("flush to psql");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("psql's stdout")).lines();
+        loop {
+            match lines.next_line().await.expect("read psql's output") {
+                Some(line) if line.trim() == "held" => break,
+                Some(_) => continue,
+                None => panic!("psql exited before {sql:?} took effect"),
+            }
+        }
+        Self { child, stdin, stdout: lines }
+    }
+
+    /// Commits the transaction and waits for psql to exit.
+    pub async fn commit(mut self) {
+        use tokio::io::AsyncWriteExt;
+        self.stdin.write_all(b"COMMIT;\n").await.expect("write to psql");
+        drop(self.stdin);
+        while self.stdout.next_line().await.expect("read psql's output").is_some() {}
+        let status = self.child.wait().await.expect("psql exits");
+        assert!(status.success(), "psql failed: {status}");
+    }
+}

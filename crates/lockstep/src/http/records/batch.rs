@@ -84,6 +84,7 @@ pub async fn write_batch(
     }
     let written = write_records(&state, caller.tenant_id, &record_type, writes).await?;
     let results = written
+        .written
         .into_iter()
         .map(|w| BatchResult {
             id: w.record.external_id,

@@ -58,7 +58,7 @@ pub struct RecordView {
 }
 
 impl RecordView {
-    fn new(record: Record, sync: SyncView) -> Self {
+    pub(crate) fn new(record: Record, sync: SyncView) -> Self {
         Self {
             id: record.external_id,
             record_type: record.record_type,

@@ -20,7 +20,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{if_match, view, RecordKey, RecordView};
-use crate::engine::records::write_records;
+use crate::engine::records::{write_records, SyncView};
 use crate::http::extract::{AuthAdmin, Json, OptionalJson};
 use crate::http::merge_patch;
 use crate::http::problem::{ApiError, Problem};
@@ -44,24 +44,31 @@ fn version_mismatch(error: StoreError) -> ApiError {
     }
 }
 
-/// Writes one record and answers with its view.
+/// Writes one record; returns what the write did and its sync view.
 async fn write_one(
     state: &AppState,
     tenant_id: i64,
     key: &RecordKey,
     fields: Option<Value>,
     expected_version: Option<i64>,
-) -> Result<RecordWritten, StoreError> {
+) -> Result<(RecordWritten, SyncView), StoreError> {
     let write = RecordWrite { external_id: key.id.clone(), fields, expected_version };
-    let mut written = write_records(state, tenant_id, &key.record_type, vec![write]).await?;
-    written.pop().ok_or_else(|| StoreError::Corrupt("a write of one record returned no result".into()))
+    let mut committed = write_records(state, tenant_id, &key.record_type, vec![write]).await?;
+    let written = committed
+        .written
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt("a write of one record returned no result".into()))?;
+    let sync = committed.view_of(&written);
+    Ok((written, sync))
 }
 
-async fn answer(state: &AppState, tenant_id: i64, written: RecordWritten) -> Result<impl IntoResponse, ApiError> {
+/// Answers a write from what it stored: no second read, so the answer shows
+/// exactly the version and sync states this write committed.
+fn answer((written, sync): (RecordWritten, SyncView)) -> impl IntoResponse {
     let status = if written.created { StatusCode::CREATED } else { StatusCode::OK };
-    let mut view = view(state, tenant_id, written.record).await?;
+    let mut view = RecordView::new(written.record, sync);
     view.changed_fields = Some(written.changed_fields);
-    Ok((status, view.etag(), axum::Json(view)))
+    (status, view.etag(), axum::Json(view))
 }
 
 /// Creates or replaces a record.
@@ -90,7 +97,7 @@ pub async fn put_record(
     }
     let expected = if_match(&headers)?;
     let written = write_one(&state, caller.tenant_id, &key, Some(fields), expected).await.map_err(version_mismatch)?;
-    answer(&state, caller.tenant_id, written).await
+    Ok(answer(written))
 }
 
 /// Changes a record with a JSON Merge Patch (RFC 7396).
@@ -134,7 +141,7 @@ pub async fn patch_record(
         let mut fields = record.fields;
         merge_patch::apply(&mut fields, patch.clone());
         match write_one(&state, caller.tenant_id, &key, Some(fields), Some(record.version)).await {
-            Ok(written) => return answer(&state, caller.tenant_id, written).await,
+            Ok(written) => return Ok(answer(written)),
             Err(conflict @ StoreError::VersionConflict { .. }) if demanded.is_some() => {
                 return Err(version_mismatch(conflict))
             }
