@@ -3,10 +3,12 @@
 //! `write_records` is one transaction of a fixed number of statements,
 //! whatever the batch size (PERFORMANCE-NOTES: many rows per statement):
 //!
-//! 1. **Reserve** every key of the batch: one `INSERT … SELECT FROM UNNEST …
-//!    ON CONFLICT DO NOTHING` of placeholder rows (version 0, empty fields).
-//! 2. **Lock** the batch's rows, placeholders included: `SELECT … FOR UPDATE`,
-//!    one unique-index probe per key.
+//! 1. **Lock** the batch's records that exist: `SELECT … FOR UPDATE`, one
+//!    unique-index probe per key, in key order.
+//! 2. **Reserve** the keys that are missing (new records): one `INSERT …
+//!    SELECT FROM UNNEST … ON CONFLICT DO NOTHING` of placeholder rows
+//!    (version 0, empty fields), then lock those too. A batch of updates
+//!    skips this step.
 //! 3. **Lock** their sync states: `SELECT … FOR UPDATE`.
 //! 4. **Plan** in memory: each write, in order, sees the record and states as
 //!    the earlier writes of the batch left them, and the planner decides.
@@ -15,9 +17,9 @@
 //!
 //! Why placeholders: `FOR UPDATE` cannot lock a row that does not exist yet,
 //! so two writers of the same brand-new key would both see "absent" and one
-//! would fail on the unique key. Inserting first makes the unique index the
-//! lock: the second writer's insert waits for the first transaction, then
-//! does nothing, and its `SELECT … FOR UPDATE` (a new statement, so a fresh
+//! would fail on the unique key. Inserting makes the unique index the lock:
+//! the second writer's insert waits for the first transaction, then does
+//! nothing, and its `SELECT … FOR UPDATE` (a new statement, so a fresh
 //! snapshot under READ COMMITTED) sees the committed record. Advisory locks
 //! would do too, but a batch of a thousand keys would take a thousand entries
 //! of the shared lock table; row locks take none. A placeholder never
@@ -25,12 +27,16 @@
 //! (it is a create or a tombstone, never a no-op), and on an error the
 //! transaction rolls back.
 //!
-//! Deadlocks: both the reservation and the lock take keys in `external_id`
-//! order, so two batches that share keys wait for each other instead of
-//! crossing. Claims lock sync states only (and skip locked ones), so a write
-//! (records, then states) never waits in a cycle with a claimer.
+//! Deadlocks: every step takes its keys in `external_id` order, so two
+//! batches that share keys mostly wait for each other instead of crossing.
+//! Not always: a key can be missing for one batch (step 2) and already
+//! locked by another that found it (step 1), each then waiting for a key the
+//! other holds. PostgreSQL detects that and aborts one; as nothing is written
+//! before the locks are held, that batch simply starts over. Claims lock sync
+//! states only (and skip locked ones), so a write (records, then states)
+//! never waits in a cycle with a claimer.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use lockstep_store::{
     apply_planned_sync, PlannedSync, Record, RecordWrite, RecordWritten, StoreError, StoreResult, SyncPlanner,
@@ -95,39 +101,21 @@ impl PgStore {
         keys.sort_unstable();
         keys.dedup();
 
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
-        sqlx::query(
-            "INSERT INTO records (tenant_id, record_type, external_id, fields, version, created_at, updated_at)
-             SELECT $1, $2, key, '{}'::jsonb, 0, $4, $4 FROM UNNEST($3::text[]) AS key ORDER BY key
-             ON CONFLICT (tenant_id, record_type, external_id) DO NOTHING",
-        )
-        .bind(tenant_id)
-        .bind(record_type)
-        .bind(&keys)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-
-        // One unique-index probe per key, locked in key order (the keys are
-        // sorted and the nested loop walks them in array order). The obvious
-        // `external_id = ANY($3)` was planned, while statistics lagged behind
-        // a bulk load, as a scan of every record of the tenant and type with
-        // the array as a filter: 10–300 ms instead of 0.3–6 ms.
-        let rows = sqlx::query(&format!(
-            "SELECT r.* FROM UNNEST($3::text[]) AS k (key)
-             CROSS JOIN LATERAL (
-                 SELECT {RECORD_COLUMNS} FROM records
-                 WHERE tenant_id = $1 AND record_type = $2 AND external_id = k.key
-                 FOR UPDATE
-             ) AS r"
-        ))
-        .bind(tenant_id)
-        .bind(record_type)
-        .bind(&keys)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        // Deadlocks between concurrent writers of the same new keys are
+        // possible in the lock phase (see the module docs); PostgreSQL aborts
+        // one of them, which starts over. Nothing was written before.
+        let mut attempt = 1;
+        let (mut tx, rows) = loop {
+            let mut tx = self.pool.begin().await.map_err(db_error)?;
+            match lock_records(&mut tx, tenant_id, record_type, &keys, now).await {
+                Ok(rows) => break (tx, rows),
+                Err(error) if is_deadlock(&error) && attempt < LOCK_ATTEMPTS => {
+                    tracing::debug!(attempt, "a record write deadlocked while locking; starting over");
+                    attempt += 1;
+                }
+                Err(error) => return Err(db_error(error)),
+            }
+        };
         let mut slots = HashMap::with_capacity(rows.len());
         let mut by_id = HashMap::with_capacity(rows.len());
         for row in &rows {
@@ -218,6 +206,71 @@ impl PgStore {
         .map_err(db_error)?;
         rows.iter().map(|row| record_from_row(row, "")).collect::<Result<_, _>>().map_err(corrupt)
     }
+}
+
+/// How often a batch starts over after its lock phase deadlocked.
+const LOCK_ATTEMPTS: u32 = 3;
+
+fn is_deadlock(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("40P01"))
+}
+
+/// Locks the rows of `keys` (sorted, distinct), reserving the missing ones
+/// first (see the module docs). Answers every key's row, placeholders included.
+async fn lock_records(
+    tx: &mut sqlx::PgConnection,
+    tenant_id: i64,
+    record_type: &str,
+    keys: &[&str],
+    now: Timestamp,
+) -> Result<Vec<PgRow>, sqlx::Error> {
+    let mut rows = lock_existing(tx, tenant_id, record_type, keys).await?;
+    if rows.len() == keys.len() {
+        return Ok(rows);
+    }
+    let found: HashSet<String> =
+        rows.iter().map(|row| row.try_get::<String, _>("external_id")).collect::<Result<_, _>>()?;
+    let missing: Vec<&str> = keys.iter().copied().filter(|key| !found.contains(*key)).collect();
+    sqlx::query(
+        "INSERT INTO records (tenant_id, record_type, external_id, fields, version, created_at, updated_at)
+         SELECT $1, $2, key, '{}'::jsonb, 0, $4, $4 FROM UNNEST($3::text[]) AS key ORDER BY key
+         ON CONFLICT (tenant_id, record_type, external_id) DO NOTHING",
+    )
+    .bind(tenant_id)
+    .bind(record_type)
+    .bind(&missing)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    rows.extend(lock_existing(tx, tenant_id, record_type, &missing).await?);
+    Ok(rows)
+}
+
+/// Locks the rows of `keys` that exist (committed, or this transaction's).
+async fn lock_existing(
+    tx: &mut sqlx::PgConnection,
+    tenant_id: i64,
+    record_type: &str,
+    keys: &[&str],
+) -> Result<Vec<PgRow>, sqlx::Error> {
+    // One unique-index probe per key, locked in key order (the keys are
+    // sorted and the nested loop walks them in array order). The obvious
+    // `external_id = ANY($3)` was planned, while statistics lagged behind a
+    // bulk load, as a scan of every record of the tenant and type with the
+    // array as a filter: 10–300 ms instead of 0.3–6 ms.
+    sqlx::query(&format!(
+        "SELECT r.* FROM UNNEST($3::text[]) AS k (key)
+         CROSS JOIN LATERAL (
+             SELECT {RECORD_COLUMNS} FROM records
+             WHERE tenant_id = $1 AND record_type = $2 AND external_id = k.key
+             FOR UPDATE
+         ) AS r"
+    ))
+    .bind(tenant_id)
+    .bind(record_type)
+    .bind(keys)
+    .fetch_all(tx)
+    .await
 }
 
 /// Applies one write to its slot in memory; returns what it did and whether
