@@ -12,8 +12,9 @@
 //! 3. **Lock** their sync states: `SELECT … FOR UPDATE`.
 //! 4. **Plan** in memory: each write, in order, sees the record and states as
 //!    the earlier writes of the batch left them, and the planner decides.
-//! 5. **Store** the changed records with one `UPDATE … FROM UNNEST`, and the
-//!    touched states with one `INSERT … ON CONFLICT DO UPDATE FROM UNNEST`.
+//! 5. **Store** the changed records with one `UPDATE … FROM UNNEST`, the new
+//!    states with one `INSERT … FROM UNNEST`, and the changed ones with one
+//!    `UPDATE … FROM UNNEST` of the columns a planned sync changes.
 //!
 //! Why placeholders: `FOR UPDATE` cannot lock a row that does not exist yet,
 //! so two writers of the same brand-new key would both see "absent" and one
@@ -75,6 +76,8 @@ struct Slot {
     record_changed: bool,
     /// By integration id, so the planner sees them in a stable order.
     states: BTreeMap<i64, SyncState>,
+    /// Integrations whose state existed before this transaction.
+    existing_states: Vec<i64>,
     states_changed: Vec<i64>,
 }
 
@@ -121,22 +124,34 @@ impl PgStore {
         for row in &rows {
             let record = record_from_row(row, "").map_err(corrupt)?;
             by_id.insert(record.id, record.external_id.clone());
-            let slot = Slot { record, record_changed: false, states: BTreeMap::new(), states_changed: Vec::new() };
+            let slot = Slot {
+                record,
+                record_changed: false,
+                states: BTreeMap::new(),
+                existing_states: Vec::new(),
+                states_changed: Vec::new(),
+            };
             slots.insert(slot.record.external_id.clone(), slot);
         }
 
-        let ids: Vec<i64> = by_id.keys().copied().collect();
-        let rows = sqlx::query(&format!(
-            "SELECT {STATE_COLUMNS} FROM sync_states WHERE record_id = ANY($1)
+        // Placeholders (new records) have no states yet.
+        let ids: Vec<i64> = slots.values().filter(|s| s.record.version > 0).map(|s| s.record.id).collect();
+        let rows = if ids.is_empty() {
+            Vec::new()
+        } else {
+            sqlx::query(&format!(
+                "SELECT {STATE_COLUMNS} FROM sync_states WHERE record_id = ANY($1)
              ORDER BY record_id, integration_id FOR UPDATE"
-        ))
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_error)?;
+            ))
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?
+        };
         for row in &rows {
             let state = state_from_row(row)?;
             let slot = &mut slots.get_mut(&by_id[&state.record_id]).expect("locked above");
+            slot.existing_states.push(state.integration_id);
             slot.states.insert(state.integration_id, state);
         }
 
@@ -152,9 +167,15 @@ impl PgStore {
         }
 
         store_records(&mut tx, &slots).await?;
-        let states: Vec<&SyncState> =
-            slots.values().flat_map(|slot| slot.states_changed.iter().map(|id| &slot.states[id])).collect();
-        sync_states::upsert(&mut tx, &states).await?;
+        let (mut created, mut updated) = (Vec::new(), Vec::new());
+        for slot in slots.values() {
+            for id in &slot.states_changed {
+                let list = if slot.existing_states.contains(id) { &mut updated } else { &mut created };
+                list.push(&slot.states[id]);
+            }
+        }
+        sync_states::insert(&mut tx, &created).await?;
+        sync_states::update_planned(&mut tx, &updated).await?;
         if planned_pending {
             signal::notify_on_commit(&mut tx).await.map_err(db_error)?;
         }

@@ -1,5 +1,5 @@
 //! The scheduler's durable rows, one per (record, integration): decoding,
-//! the batched upsert `write_records` ends with, explicit retries, and the
+//! the batched insert and update `write_records` ends with, explicit retries, and the
 //! read-only views (per record, next due time, counts per status).
 //!
 //! Claiming and finishing, the two halves of a sync, are in `claims`.
@@ -40,9 +40,9 @@ pub(crate) fn errors_json(errors: &[SyncError]) -> StoreResult<Value> {
     serde_json::to_value(errors).map_err(corrupt)
 }
 
-/// Writes whole states (as the caller, holding their locks, computed them)
-/// in one statement, inserting the new ones.
-pub(crate) async fn upsert(conn: &mut PgConnection, states: &[&SyncState]) -> StoreResult<()> {
+/// Inserts new states (their record is locked by the caller, so none of
+/// them exists yet) in one statement.
+pub(crate) async fn insert(conn: &mut PgConnection, states: &[&SyncState]) -> StoreResult<()> {
     if states.is_empty() {
         return Ok(());
     }
@@ -63,13 +63,7 @@ pub(crate) async fn upsert(conn: &mut PgConnection, states: &[&SyncState]) -> St
         "INSERT INTO sync_states ({STATE_COLUMNS})
          SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[],
              $5::timestamptz[], $6::timestamptz[], $7::bigint[], $8::int[], $9::bool[],
-             $10::timestamptz[], $11::jsonb[], $12::text[], $13::timestamptz[])
-         ON CONFLICT (record_id, integration_id) DO UPDATE SET
-             status = EXCLUDED.status, due_at = EXCLUDED.due_at,
-             pending_since = EXCLUDED.pending_since, claim = EXCLUDED.claim,
-             attempts = EXCLUDED.attempts, changed_during_sync = EXCLUDED.changed_during_sync,
-             last_synced_at = EXCLUDED.last_synced_at, errors = EXCLUDED.errors,
-             remote_id = EXCLUDED.remote_id, updated_at = EXCLUDED.updated_at"
+             $10::timestamptz[], $11::jsonb[], $12::text[], $13::timestamptz[])"
     ))
     .bind(&record_ids)
     .bind(&integration_ids)
@@ -83,6 +77,45 @@ pub(crate) async fn upsert(conn: &mut PgConnection, states: &[&SyncState]) -> St
     .bind(&last_synced_at)
     .bind(&errors)
     .bind(&remote_ids)
+    .bind(&updated_at)
+    .execute(conn)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// Writes what a planned sync changes (`lockstep_store::apply_planned_sync`:
+/// status, due time, quiet-period start, attempts, the changed-during-sync
+/// flag) to existing states the caller holds locked, in one statement.
+/// Fewer columns than a whole-row upsert, and no insert attempt per row.
+pub(crate) async fn update_planned(conn: &mut PgConnection, states: &[&SyncState]) -> StoreResult<()> {
+    if states.is_empty() {
+        return Ok(());
+    }
+    let record_ids: Vec<i64> = states.iter().map(|s| s.record_id).collect();
+    let integration_ids: Vec<i64> = states.iter().map(|s| s.integration_id).collect();
+    let statuses: Vec<&str> = states.iter().map(|s| s.status.as_str()).collect();
+    let due_at: Vec<Option<Timestamp>> = states.iter().map(|s| s.due_at).collect();
+    let pending_since: Vec<Option<Timestamp>> = states.iter().map(|s| s.pending_since).collect();
+    let attempts: Vec<i32> = states.iter().map(|s| s.attempts).collect();
+    let changed: Vec<bool> = states.iter().map(|s| s.changed_during_sync).collect();
+    let updated_at: Vec<Timestamp> = states.iter().map(|s| s.updated_at).collect();
+    sqlx::query(
+        "UPDATE sync_states AS s
+         SET status = u.status, due_at = u.due_at, pending_since = u.pending_since, attempts = u.attempts,
+             changed_during_sync = u.changed_during_sync, updated_at = u.updated_at
+         FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::timestamptz[], $5::timestamptz[],
+             $6::int[], $7::bool[], $8::timestamptz[])
+             AS u (record_id, integration_id, status, due_at, pending_since, attempts, changed_during_sync, updated_at)
+         WHERE s.record_id = u.record_id AND s.integration_id = u.integration_id",
+    )
+    .bind(&record_ids)
+    .bind(&integration_ids)
+    .bind(&statuses)
+    .bind(&due_at)
+    .bind(&pending_since)
+    .bind(&attempts)
+    .bind(&changed)
     .bind(&updated_at)
     .execute(conn)
     .await
