@@ -30,9 +30,9 @@ pub fn write_records(
         // Reads inside the transaction see its own writes, so a repeated id
         // in the batch sees its predecessor in the batch as its previous.
         let previous = load(&tx, tenant_id, record_type, &write.external_id)?;
-        let mut states = match &previous {
+        let states = match &previous {
             Some(r) => states_of(&tx, r.id)?,
-            None => BTreeMap::new(),
+            None => Vec::new(),
         };
         let live_version = previous.as_ref().filter(|r| r.deleted_at.is_none()).map(|r| r.version);
         if let Some(expected) = write.expected_version {
@@ -41,8 +41,7 @@ pub fn write_records(
                 return Err(StoreError::VersionConflict { external_id: write.external_id, expected, found });
             }
         }
-        let before: Vec<SyncState> = states.values().cloned().collect();
-        let plan = planner.plan(previous.as_ref(), write.fields.as_ref(), &before);
+        let plan = planner.plan(previous.as_ref(), write.fields.as_ref(), &states);
         // Writing what is already there, or deleting what is already deleted,
         // stores nothing. Deleting a record that never existed stores a
         // tombstone, as on PostgreSQL (whose key reservation needs a row).
@@ -57,12 +56,13 @@ pub fn write_records(
                 created: false,
                 changed_fields: Vec::new(),
                 affected_integrations: Vec::new(),
-                states: before,
+                states,
             });
             continue;
         }
         let created = live_version.is_none() && write.fields.is_some();
         let stored = store_record(&tx, tenant_id, record_type, &write, previous.as_ref(), now)?;
+        let mut states: BTreeMap<i64, SyncState> = states.into_iter().map(|s| (s.integration_id, s)).collect();
         let mut affected = Vec::with_capacity(plan.syncs.len());
         for sync in &plan.syncs {
             // The SQL and the in-memory answer make the same change.
@@ -92,13 +92,15 @@ fn load(tx: &Transaction<'_>, tenant_id: i64, record_type: &str, external_id: &s
     .map_err(db_error)
 }
 
-/// A record's states by integration id.
-fn states_of(tx: &Transaction<'_>, record_id: i64) -> StoreResult<BTreeMap<i64, SyncState>> {
+/// A record's states, by integration id.
+fn states_of(tx: &Transaction<'_>, record_id: i64) -> StoreResult<Vec<SyncState>> {
     let mut stmt = tx
-        .prepare_cached(&format!("SELECT {STATE_COLUMNS} FROM sync_states WHERE record_id = ?1"))
+        .prepare_cached(&format!(
+            "SELECT {STATE_COLUMNS} FROM sync_states WHERE record_id = ?1 ORDER BY integration_id"
+        ))
         .map_err(db_error)?;
     let rows = stmt.query_map([record_id], sync_state).map_err(db_error)?;
-    rows.map(|row| row.map(|state| (state.integration_id, state))).collect::<Result<_, _>>().map_err(db_error)
+    rows.collect::<Result<_, _>>().map_err(db_error)
 }
 
 fn store_record(
