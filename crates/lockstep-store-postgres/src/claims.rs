@@ -1,7 +1,7 @@
 //! Claiming due syncs and finishing them: the scheduler's lease protocol.
 //!
 //! A claim moves due states to `syncing`, bumps their `claim` (the fencing
-//! token) and sets `due_at` to the end of the lease. A worker that dies
+//! token) and sets `due_at` (and the wake-up time) to the end of the lease. A worker that dies
 //! leaves its states `syncing` with a passed `due_at`, and the next claim
 //! takes them again with a higher token; the dead worker's late finish then
 //! names a stale token and is refused. That is the whole of the protocol:
@@ -11,45 +11,80 @@ use lockstep_store::{ClaimedSync, StoreResult, SyncFinish, SyncOutcome, Timestam
 
 use crate::records::record_from_row;
 use crate::sync_states::{errors_json, state_from_row};
+use sqlx::Row;
+
 use crate::{corrupt, db_error, ms, signal, PgStore};
 
 impl PgStore {
-    /// One statement. `FOR UPDATE SKIP LOCKED` makes concurrent claimers
-    /// partition the due rows instead of queueing on each other; a row whose
-    /// claim committed just before ours locked it is re-checked by
-    /// PostgreSQL against `due_at <= now` and dropped, since its new lease
-    /// lies in the future. `MATERIALIZED` keeps the locking subquery from
-    /// being inlined (and run more than once).
+    /// Claims due states. Returns nothing only when nothing is due: a
+    /// statement whose woken states were all deferred (debounced after they
+    /// were queued) is followed by another, and a deferred state is not
+    /// woken twice by one claim, since its wake-up time moves past `now`.
     pub(crate) async fn claim(
         &self,
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<ClaimedSync>> {
+        loop {
+            let (claimed, deferred) = self.claim_step(now, lease_until, limit).await?;
+            if !claimed.is_empty() || deferred == 0 {
+                return Ok(claimed);
+            }
+        }
+    }
+
+    /// One statement over the states whose wake-up time has passed
+    /// (migration 0003): those whose due time has passed too are claimed;
+    /// the others, debounced since they were queued, are deferred (their
+    /// wake-up time moves to their due time). Returns the claims and the
+    /// number deferred.
+    ///
+    /// `FOR UPDATE SKIP LOCKED` makes concurrent claimers partition the
+    /// woken rows instead of queueing on each other; a row whose claim
+    /// committed just before ours locked it is re-checked by PostgreSQL
+    /// against `wake_at <= now` and dropped, since its new lease lies in the
+    /// future. `MATERIALIZED` keeps the locking subquery from being inlined
+    /// (and run more than once). The outer `LEFT JOIN` returns one row even
+    /// when nothing is claimed, to carry the deferred count.
+    async fn claim_step(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<(Vec<ClaimedSync>, i64)> {
         let rows = sqlx::query(
-            "WITH due AS MATERIALIZED (
-                 SELECT record_id, integration_id FROM sync_states
-                 WHERE status IN ('sync_pending', 'syncing') AND due_at <= $1
-                 ORDER BY due_at
+            "WITH woken AS MATERIALIZED (
+                 SELECT record_id, integration_id, due_at <= $1 AS due FROM sync_states
+                 WHERE status IN ('sync_pending', 'syncing') AND wake_at <= $1
+                 ORDER BY wake_at
                  LIMIT $3
                  FOR UPDATE SKIP LOCKED
+             ), deferred AS (
+                 UPDATE sync_states AS s SET wake_at = s.due_at
+                 FROM woken
+                 WHERE NOT woken.due
+                   AND s.record_id = woken.record_id AND s.integration_id = woken.integration_id
+                 RETURNING 1
              ), claimed AS (
                  UPDATE sync_states AS s
                  SET status = 'syncing', claim = s.claim + 1, attempts = s.attempts + 1,
-                     due_at = $2, pending_since = NULL, updated_at = $1,
+                     due_at = $2, wake_at = $2, pending_since = NULL, updated_at = $1,
                      -- From pending the sync starts fresh; a reclaimed sync
                      -- still owes the change that arrived during it.
                      changed_during_sync = (s.status = 'syncing' AND s.changed_during_sync)
-                 FROM due
-                 WHERE s.record_id = due.record_id AND s.integration_id = due.integration_id
+                 FROM woken
+                 WHERE woken.due
+                   AND s.record_id = woken.record_id AND s.integration_id = woken.integration_id
                  RETURNING s.*
              )
-             SELECT c.*,
+             SELECT d.deferred, c.*,
                  r.id AS r_id, r.tenant_id AS r_tenant_id, r.record_type AS r_record_type,
                  r.external_id AS r_external_id, r.fields AS r_fields, r.version AS r_version,
                  r.created_at AS r_created_at, r.updated_at AS r_updated_at,
                  r.deleted_at AS r_deleted_at
-             FROM claimed AS c JOIN records AS r ON r.id = c.record_id",
+             FROM (SELECT count(*) AS deferred FROM deferred) AS d
+             LEFT JOIN (claimed AS c JOIN records AS r ON r.id = c.record_id) ON TRUE",
         )
         .bind(ms(now))
         .bind(ms(lease_until))
@@ -57,11 +92,22 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db_error)?;
-        rows.iter()
-            .map(|row| {
-                Ok(ClaimedSync { state: state_from_row(row)?, record: record_from_row(row, "r_").map_err(corrupt)? })
-            })
-            .collect()
+        let deferred = match rows.first() {
+            Some(row) => row.try_get("deferred").map_err(corrupt)?,
+            None => 0,
+        };
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            // The row that only carries the count has no claim.
+            if row.try_get::<Option<i64>, _>("record_id").map_err(corrupt)?.is_none() {
+                continue;
+            }
+            claimed.push(ClaimedSync {
+                state: state_from_row(row)?,
+                record: record_from_row(row, "r_").map_err(corrupt)?,
+            });
+        }
+        Ok((claimed, deferred))
     }
 
     /// One fenced `UPDATE … FROM UNNEST` for the whole batch: a finish
@@ -107,6 +153,10 @@ impl PgStore {
                      WHEN f.kind = 'synced' THEN 'synced'
                      ELSE 'sync_failed' END,
                  due_at = CASE
+                     WHEN f.kind = 'retry' THEN f.retry_at
+                     WHEN s.changed_during_sync THEN f.repending_due_at END,
+                 -- The same as due_at: a finished sync is queued afresh, if at all.
+                 wake_at = CASE
                      WHEN f.kind = 'retry' THEN f.retry_at
                      WHEN s.changed_during_sync THEN f.repending_due_at END,
                  pending_since = CASE

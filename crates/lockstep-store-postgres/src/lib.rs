@@ -207,7 +207,7 @@ impl Store for PgStore {
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<Timestamp>> {
-        self.earliest_due_at().await
+        self.earliest_wake_at().await
     }
 
     async fn sync_status_counts(&self) -> StoreResult<Vec<(SyncStatus, i64)>> {

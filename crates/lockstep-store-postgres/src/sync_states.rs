@@ -59,11 +59,12 @@ pub(crate) async fn insert(conn: &mut PgConnection, states: &[&SyncState]) -> St
     let errors: Vec<Value> = states.iter().map(|s| errors_json(&s.errors)).collect::<StoreResult<_>>()?;
     let remote_ids: Vec<Option<&str>> = states.iter().map(|s| s.remote_id.as_deref()).collect();
     let updated_at: Vec<Timestamp> = states.iter().map(|s| s.updated_at).collect();
+    // A new state wakes the scheduler when it is due (migration 0003).
     sqlx::query(&format!(
-        "INSERT INTO sync_states ({STATE_COLUMNS})
-         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[],
+        "INSERT INTO sync_states ({STATE_COLUMNS}, wake_at)
+         SELECT u.*, u.due_at FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[],
              $5::timestamptz[], $6::timestamptz[], $7::bigint[], $8::int[], $9::bool[],
-             $10::timestamptz[], $11::jsonb[], $12::text[], $13::timestamptz[])"
+             $10::timestamptz[], $11::jsonb[], $12::text[], $13::timestamptz[]) AS u ({STATE_COLUMNS})"
     ))
     .bind(&record_ids)
     .bind(&integration_ids)
@@ -88,6 +89,11 @@ pub(crate) async fn insert(conn: &mut PgConnection, states: &[&SyncState]) -> St
 /// status, due time, quiet-period start, attempts, the changed-during-sync
 /// flag) to existing states the caller holds locked, in one statement.
 /// Fewer columns than a whole-row upsert, and no insert attempt per row.
+///
+/// The wake-up time moves only earlier (migration 0003): a debounce of a
+/// state already queued keeps it, so the row changes no indexed column and
+/// PostgreSQL can update it in place. A state that joins the queue wakes at
+/// its due time.
 pub(crate) async fn update_planned(conn: &mut PgConnection, states: &[&SyncState]) -> StoreResult<()> {
     if states.is_empty() {
         return Ok(());
@@ -102,7 +108,10 @@ pub(crate) async fn update_planned(conn: &mut PgConnection, states: &[&SyncState
     let updated_at: Vec<Timestamp> = states.iter().map(|s| s.updated_at).collect();
     sqlx::query(
         "UPDATE sync_states AS s
-         SET status = u.status, due_at = u.due_at, pending_since = u.pending_since, attempts = u.attempts,
+         SET status = u.status, due_at = u.due_at,
+             wake_at = CASE WHEN s.status IN ('sync_pending', 'syncing') AND s.wake_at <= u.due_at
+                 THEN s.wake_at ELSE u.due_at END,
+             pending_since = u.pending_since, attempts = u.attempts,
              changed_during_sync = u.changed_during_sync, updated_at = u.updated_at
          FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::timestamptz[], $5::timestamptz[],
              $6::int[], $7::bool[], $8::timestamptz[])
@@ -150,7 +159,7 @@ impl PgStore {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         let moved = sqlx::query(
             "UPDATE sync_states
-             SET status = 'sync_pending', due_at = $4, pending_since = $4, attempts = 0,
+             SET status = 'sync_pending', due_at = $4, wake_at = $4, pending_since = $4, attempts = 0,
                  changed_during_sync = FALSE, updated_at = $4
              WHERE tenant_id = $1 AND record_id = $2 AND status = 'sync_failed'
                AND ($3::bigint IS NULL OR integration_id = $3)",
@@ -173,9 +182,12 @@ impl PgStore {
         Ok(moved)
     }
 
-    pub(crate) async fn earliest_due_at(&self) -> StoreResult<Option<Timestamp>> {
-        // Served by the partial index sync_states_due (same predicate).
-        sqlx::query_scalar("SELECT min(due_at) FROM sync_states WHERE status IN ('sync_pending', 'syncing')")
+    /// The earliest wake-up time: no later than the earliest due time (a
+    /// debounced state may wake early; the claim then moves its wake-up time
+    /// to its due time).
+    pub(crate) async fn earliest_wake_at(&self) -> StoreResult<Option<Timestamp>> {
+        // Served by the partial index sync_states_wake (same predicate).
+        sqlx::query_scalar("SELECT min(wake_at) FROM sync_states WHERE status IN ('sync_pending', 'syncing')")
             .fetch_one(&self.pool)
             .await
             .map_err(db_error)

@@ -7,7 +7,10 @@ use rusqlite::Connection;
 use crate::db_error;
 
 /// Every migration, in order. Append only; never edit one that shipped.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_sync_states_wake_at.sql")),
+];
 
 /// Applies the migrations not applied yet.
 pub fn apply(conn: &mut Connection) -> StoreResult<()> {

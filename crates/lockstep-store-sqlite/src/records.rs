@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use lockstep_store::{
     apply_planned_sync, PlannedSync, Record, RecordWrite, RecordWritten, StoreError, StoreResult, SyncPlanner,
-    SyncState, Timestamp,
+    SyncState, SyncStatus, Timestamp,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
@@ -65,9 +65,10 @@ pub fn write_records(
         let mut states: BTreeMap<i64, SyncState> = states.into_iter().map(|s| (s.integration_id, s)).collect();
         let mut affected = Vec::with_capacity(plan.syncs.len());
         for sync in &plan.syncs {
+            let before = states.get(&sync.integration_id()).map(|s| (s.status, s.due_at));
             // The SQL and the in-memory answer make the same change.
             if apply_planned_sync(&mut states, &stored, sync, now) {
-                apply_sync(&tx, tenant_id, stored.id, sync, now)?;
+                apply_sync(&tx, tenant_id, stored.id, sync, before, now)?;
                 planned_work |= matches!(sync, PlannedSync::Pending { .. });
                 affected.push(sync.integration_id());
             }
@@ -134,24 +135,47 @@ fn store_record(
     }
 }
 
+/// Writes one planned sync. `before` is the state's status and due time as
+/// read in this transaction (`None`: the record has no state for that
+/// integration yet).
+///
+/// A debounce (pending, moved later) writes neither `status` nor `wake_at`,
+/// so SQLite leaves the queue index alone (migration 0002); a state joining
+/// the queue, or due earlier than it would wake, wakes at its due time.
 fn apply_sync(
     tx: &Transaction<'_>,
     tenant_id: i64,
     record_id: i64,
     sync: &PlannedSync,
+    before: Option<(SyncStatus, Option<Timestamp>)>,
     now: Timestamp,
 ) -> StoreResult<()> {
-    match sync {
-        PlannedSync::Pending { integration_id, due_at, pending_since } => tx
+    match (sync, before) {
+        (PlannedSync::Pending { integration_id, due_at, pending_since }, None) => tx
             .prepare_cached(
-                "INSERT INTO sync_states (record_id, integration_id, tenant_id, status, due_at, pending_since, updated_at)
-                 VALUES (?1, ?2, ?3, 'sync_pending', ?4, ?5, ?6)
-                 ON CONFLICT (record_id, integration_id) DO UPDATE SET
-                    status = 'sync_pending', due_at = excluded.due_at, pending_since = excluded.pending_since,
-                    attempts = 0, changed_during_sync = 0, updated_at = excluded.updated_at",
+                "INSERT INTO sync_states (record_id, integration_id, tenant_id, status, due_at, wake_at, pending_since, updated_at)
+                 VALUES (?1, ?2, ?3, 'sync_pending', ?4, ?4, ?5, ?6)",
             )
             .and_then(|mut stmt| stmt.execute(params![record_id, integration_id, tenant_id, ms(*due_at), ms(*pending_since), ms(now)])),
-        PlannedSync::ChangedDuringSync { integration_id } => tx
+        (PlannedSync::Pending { integration_id, due_at, pending_since }, Some((SyncStatus::Pending, Some(was_due))))
+            if *due_at >= was_due =>
+        {
+            tx.prepare_cached(
+                "UPDATE sync_states SET due_at = ?3, pending_since = ?4, attempts = 0, changed_during_sync = 0, updated_at = ?5
+                 WHERE record_id = ?1 AND integration_id = ?2",
+            )
+            .and_then(|mut stmt| stmt.execute(params![record_id, integration_id, ms(*due_at), ms(*pending_since), ms(now)]))
+        }
+        (PlannedSync::Pending { integration_id, due_at, pending_since }, Some(_)) => tx
+            .prepare_cached(
+                "UPDATE sync_states SET
+                    status = 'sync_pending', due_at = ?3,
+                    wake_at = CASE WHEN status IN ('sync_pending', 'syncing') AND wake_at <= ?3 THEN wake_at ELSE ?3 END,
+                    pending_since = ?4, attempts = 0, changed_during_sync = 0, updated_at = ?5
+                 WHERE record_id = ?1 AND integration_id = ?2",
+            )
+            .and_then(|mut stmt| stmt.execute(params![record_id, integration_id, ms(*due_at), ms(*pending_since), ms(now)])),
+        (PlannedSync::ChangedDuringSync { integration_id }, _) => tx
             .prepare_cached(
                 "UPDATE sync_states SET changed_during_sync = 1, updated_at = ?3
                  WHERE record_id = ?1 AND integration_id = ?2 AND status = 'syncing'",

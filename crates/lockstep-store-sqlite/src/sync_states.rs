@@ -27,7 +27,7 @@ pub fn retry_failed(
     due_at: Timestamp,
 ) -> StoreResult<u64> {
     conn.execute(
-        "UPDATE sync_states SET status = 'sync_pending', due_at = ?4, pending_since = ?4, attempts = 0, updated_at = ?4
+        "UPDATE sync_states SET status = 'sync_pending', due_at = ?4, wake_at = ?4, pending_since = ?4, attempts = 0, updated_at = ?4
          WHERE tenant_id = ?1 AND record_id = ?2 AND (?3 IS NULL OR integration_id = ?3) AND status = 'sync_failed'",
         params![tenant_id, record_id, integration_id, ms(due_at)],
     )
@@ -35,9 +35,15 @@ pub fn retry_failed(
     .map_err(db_error)
 }
 
-/// Claims due work in one statement: pending states whose grace period is
-/// over, and syncing states whose lease (or retry time) has passed. The
-/// claim number grows, so a worker whose lease expired can no longer finish.
+/// Claims due work: pending states whose grace period is over, and syncing
+/// states whose lease (or retry time) has passed. The claim number grows, so
+/// a worker whose lease expired can no longer finish.
+///
+/// The queue is indexed by wake-up time (migration 0002). States that woke
+/// but were debounced since they were queued are deferred first: their
+/// wake-up time moves to their due time, so the next wake-up is the real one.
+/// The claim itself checks the due time, so it finds every due state even
+/// when more than `limit` states are deferred.
 pub fn claim_due(
     conn: &mut Connection,
     now: Timestamp,
@@ -45,6 +51,15 @@ pub fn claim_due(
     limit: u32,
 ) -> StoreResult<Vec<ClaimedSync>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_error)?;
+    tx.prepare_cached(
+        "UPDATE sync_states SET wake_at = due_at
+         WHERE (record_id, integration_id) IN (
+            SELECT record_id, integration_id FROM sync_states
+            WHERE status IN ('sync_pending', 'syncing') AND wake_at <= ?1 AND due_at > ?1
+            ORDER BY wake_at LIMIT ?2)",
+    )
+    .and_then(|mut stmt| stmt.execute(params![ms(now), limit]))
+    .map_err(db_error)?;
     let states: Vec<SyncState> = {
         let mut stmt = tx
             .prepare_cached(&format!(
@@ -54,11 +69,12 @@ pub fn claim_due(
                     attempts = attempts + 1,
                     changed_during_sync = CASE WHEN status = 'sync_pending' THEN 0 ELSE changed_during_sync END,
                     due_at = ?2,
+                    wake_at = ?2,
                     updated_at = ?1
                  WHERE (record_id, integration_id) IN (
                     SELECT record_id, integration_id FROM sync_states
-                    WHERE status IN ('sync_pending', 'syncing') AND due_at <= ?1
-                    ORDER BY due_at LIMIT ?3)
+                    WHERE status IN ('sync_pending', 'syncing') AND wake_at <= ?1 AND due_at <= ?1
+                    ORDER BY wake_at LIMIT ?3)
                  RETURNING {STATE_COLUMNS}"
             ))
             .map_err(db_error)?;
@@ -96,6 +112,7 @@ pub fn finish(conn: &mut Connection, finishes: &[SyncFinish]) -> StoreResult<Vec
                     "UPDATE sync_states SET
                         status = CASE WHEN changed_during_sync = 1 THEN 'sync_pending' ELSE 'synced' END,
                         due_at = CASE WHEN changed_during_sync = 1 THEN ?5 ELSE NULL END,
+                        wake_at = CASE WHEN changed_during_sync = 1 THEN ?5 ELSE NULL END,
                         pending_since = CASE WHEN changed_during_sync = 1 THEN ?4 ELSE NULL END,
                         attempts = CASE WHEN changed_during_sync = 1 THEN 0 ELSE attempts END,
                         changed_during_sync = 0,
@@ -109,6 +126,7 @@ pub fn finish(conn: &mut Connection, finishes: &[SyncFinish]) -> StoreResult<Vec
                     "UPDATE sync_states SET
                         status = CASE WHEN changed_during_sync = 1 THEN 'sync_pending' ELSE 'sync_failed' END,
                         due_at = CASE WHEN changed_during_sync = 1 THEN ?5 ELSE NULL END,
+                        wake_at = CASE WHEN changed_during_sync = 1 THEN ?5 ELSE NULL END,
                         pending_since = CASE WHEN changed_during_sync = 1 THEN ?4 ELSE NULL END,
                         attempts = CASE WHEN changed_during_sync = 1 THEN 0 ELSE attempts END,
                         changed_during_sync = 0,
@@ -121,7 +139,7 @@ pub fn finish(conn: &mut Connection, finishes: &[SyncFinish]) -> StoreResult<Vec
                 }),
             SyncOutcome::Retry { at, errors } => tx
                 .prepare_cached(
-                    "UPDATE sync_states SET due_at = ?5, errors = ?6, updated_at = ?4
+                    "UPDATE sync_states SET due_at = ?5, wake_at = ?5, errors = ?6, updated_at = ?4
                      WHERE record_id = ?1 AND integration_id = ?2 AND claim = ?3 AND status = 'syncing'",
                 )
                 .and_then(|mut s| {
@@ -136,9 +154,10 @@ pub fn finish(conn: &mut Connection, finishes: &[SyncFinish]) -> StoreResult<Vec
     Ok(applied)
 }
 
+/// The earliest wake-up time, which is no later than the earliest due time.
 pub fn next_due_at(conn: &Connection) -> StoreResult<Option<Timestamp>> {
     let min: Option<i64> = conn
-        .query_row("SELECT MIN(due_at) FROM sync_states WHERE status IN ('sync_pending', 'syncing')", [], |r| r.get(0))
+        .query_row("SELECT MIN(wake_at) FROM sync_states WHERE status IN ('sync_pending', 'syncing')", [], |r| r.get(0))
         .map_err(db_error)?;
     opt_time(min).map_err(db_error)
 }

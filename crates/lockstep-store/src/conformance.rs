@@ -96,6 +96,9 @@ macro_rules! conformance_tests {
             a_claim_of_a_deleted_record_returns_it_with_deleted_at,
             claiming_respects_the_limit_earliest_due_first,
             concurrent_claimers_never_get_the_same_state,
+            a_debounced_state_is_claimed_at_its_latest_due_time,
+            a_state_moved_earlier_is_claimed_at_its_earlier_due_time,
+            a_due_state_is_claimed_behind_more_debounced_states_than_the_limit,
             // finishes, retries, due times, counts
             a_synced_outcome_records_the_sync,
             a_failed_outcome_keeps_the_errors,

@@ -125,7 +125,12 @@ pub trait Store: Send + Sync + 'static {
     /// the state is still `syncing` with the same `claim`. Returns, per
     /// finish, whether it applied.
     async fn finish_syncs(&self, finishes: Vec<SyncFinish>) -> StoreResult<Vec<bool>>;
-    /// The earliest `due_at` among pending and syncing states.
+    /// When the scheduler should next claim: never later than the earliest
+    /// `due_at` among pending and syncing states. A state debounced since it
+    /// was queued may make this earlier than its due time; the claim at that
+    /// time finds it not yet due, and afterwards this is its due time. (The
+    /// stores keep a wake-up time that a debounce does not move, so that a
+    /// debounce writes no index.)
     async fn next_due_at(&self) -> StoreResult<Option<Timestamp>>;
     /// How many sync states are in each status, across tenants (for metrics).
     async fn sync_status_counts(&self) -> StoreResult<Vec<(SyncStatus, i64)>>;

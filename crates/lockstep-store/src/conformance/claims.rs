@@ -145,3 +145,58 @@ pub async fn concurrent_claimers_never_get_the_same_state(store: Arc<dyn Store>)
     assert_eq!(all.len(), 800);
     assert_eq!(status_counts(&store).await, [(SyncStatus::Syncing, 800)].into());
 }
+
+pub async fn a_debounced_state_is_claimed_at_its_latest_due_time(store: Arc<dyn Store>) {
+    let (acme, _) = tenant(&store, "acme").await;
+    let okta = integration(&store, acme.id, "Okta").await;
+    let first = TestPlanner::pending(&[okta], at(1), at(10));
+    let record = write_one(&store, acme.id, put("a", json!({ "n": 1 })), &first, at(1)).await;
+    let moved = TestPlanner::pending(&[okta], at(5), at(30));
+    write_one(&store, acme.id, put("a", json!({ "n": 2 })), &moved, at(5)).await;
+
+    assert_eq!(claim_all(&store, at(10), at(40)).await, vec![], "the first due time no longer counts");
+    assert_eq!(
+        store.next_due_at().await.unwrap(),
+        Some(at(30)),
+        "after a look at 10, the next wake-up is the due time"
+    );
+    assert_eq!(claim_all(&store, at(29), at(59)).await, vec![]);
+    let claimed = claim_all(&store, at(30), at(60)).await;
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].record.id, record.id);
+    assert_eq!((claimed[0].state.status, claimed[0].state.due_at), (SyncStatus::Syncing, Some(at(60))));
+    assert_eq!(store.next_due_at().await.unwrap(), Some(at(60)), "the lease is the next wake-up");
+}
+
+pub async fn a_state_moved_earlier_is_claimed_at_its_earlier_due_time(store: Arc<dyn Store>) {
+    let (acme, _) = tenant(&store, "acme").await;
+    let okta = integration(&store, acme.id, "Okta").await;
+    let late = TestPlanner::pending(&[okta], at(1), at(30));
+    write_one(&store, acme.id, put("a", json!({ "n": 1 })), &late, at(1)).await;
+    let early = TestPlanner::pending(&[okta], at(1), at(10));
+    write_one(&store, acme.id, put("a", json!({ "n": 2 })), &early, at(5)).await;
+
+    assert_eq!(store.next_due_at().await.unwrap(), Some(at(10)));
+    assert_eq!(claim_all(&store, at(10), at(40)).await.len(), 1);
+}
+
+pub async fn a_due_state_is_claimed_behind_more_debounced_states_than_the_limit(store: Arc<dyn Store>) {
+    let (acme, _) = tenant(&store, "acme").await;
+    let okta = integration(&store, acme.id, "Okta").await;
+    let first = TestPlanner::pending(&[okta], at(1), at(10));
+    let batch = |n: i64| (0..5).map(|i| put(&format!("e{i}"), json!({ "n": n }))).collect();
+    write(&store, acme.id, batch(1), &first, at(1)).await;
+    let moved = TestPlanner::pending(&[okta], at(5), at(100));
+    write(&store, acme.id, batch(2), &moved, at(5)).await;
+    let due = TestPlanner::pending(&[okta], at(5), at(20));
+    let record = write_one(&store, acme.id, put("due", json!({})), &due, at(5)).await;
+
+    // Five states woke at 10 but are due at 100; the one due at 20 is
+    // claimed in one call even so.
+    let claimed = store.claim_due_syncs(at(20), at(500), 2).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].record.id, record.id);
+    assert_eq!(store.claim_due_syncs(at(20), at(500), 2).await.unwrap(), vec![]);
+    assert_eq!(store.claim_due_syncs(at(99), at(500), 10).await.unwrap(), vec![]);
+    assert_eq!(store.claim_due_syncs(at(100), at(500), 10).await.unwrap().len(), 5);
+}
