@@ -36,6 +36,7 @@ mod records;
 mod signal;
 mod sync_states;
 mod tenants;
+mod write_changes;
 
 /// The embedded migrations, applied by [`Store::migrate`].
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -12,9 +12,8 @@
 //! 3. **Lock** their sync states: `SELECT … FOR UPDATE`.
 //! 4. **Plan** in memory: each write, in order, sees the record and states as
 //!    the earlier writes of the batch left them, and the planner decides.
-//! 5. **Store** the changed records with one `UPDATE … FROM UNNEST`, the new
-//!    states with one `INSERT … FROM UNNEST`, and the changed ones with one
-//!    `UPDATE … FROM UNNEST` of the columns a planned sync changes.
+//! 5. **Store** the changed records, the new states and the changed ones,
+//!    and signal the workers, in one statement (`write_changes`).
 //!
 //! Why placeholders: `FOR UPDATE` cannot lock a row that does not exist yet,
 //! so two writers of the same brand-new key would both see "absent" and one
@@ -43,12 +42,12 @@ use lockstep_store::{
     apply_planned_sync, PlannedSync, Record, RecordWrite, RecordWritten, StoreError, StoreResult, SyncPlanner,
     SyncState, Timestamp,
 };
-use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 
-use crate::sync_states::{self, state_from_row, STATE_COLUMNS};
-use crate::{corrupt, db_error, ms, signal, PgStore};
+use crate::sync_states::{state_from_row, STATE_COLUMNS};
+use crate::write_changes::{self, Changes};
+use crate::{corrupt, db_error, ms, PgStore};
 
 pub(crate) const RECORD_COLUMNS: &str =
     "id, tenant_id, record_type, external_id, fields, version, created_at, updated_at, deleted_at";
@@ -166,19 +165,23 @@ impl PgStore {
             results.push(written);
         }
 
-        store_records(&mut tx, &slots).await?;
-        let (mut created, mut updated) = (Vec::new(), Vec::new());
+        let mut changes = Changes {
+            records: slots.values().filter(|s| s.record_changed).map(|s| &s.record).collect(),
+            new_states: Vec::new(),
+            changed_states: Vec::new(),
+            signal_work: planned_pending,
+        };
         for slot in slots.values() {
             for id in &slot.states_changed {
-                let list = if slot.existing_states.contains(id) { &mut updated } else { &mut created };
+                let list = if slot.existing_states.contains(id) {
+                    &mut changes.changed_states
+                } else {
+                    &mut changes.new_states
+                };
                 list.push(&slot.states[id]);
             }
         }
-        sync_states::insert(&mut tx, &created).await?;
-        sync_states::update_planned(&mut tx, &updated).await?;
-        if planned_pending {
-            signal::notify_on_commit(&mut tx).await.map_err(db_error)?;
-        }
+        write_changes::store(&mut tx, &changes).await?;
         tx.commit().await.map_err(db_error)?;
         if planned_pending {
             self.signal.notify_waiters();
@@ -364,33 +367,4 @@ fn apply(
         states: slot.states.values().cloned().collect(),
     };
     Ok((written, pending))
-}
-
-/// Writes the final state of every changed record in one statement.
-async fn store_records(conn: &mut sqlx::PgConnection, slots: &HashMap<String, Slot>) -> StoreResult<()> {
-    let changed: Vec<&Record> = slots.values().filter(|s| s.record_changed).map(|s| &s.record).collect();
-    if changed.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<i64> = changed.iter().map(|r| r.id).collect();
-    let fields: Vec<&Value> = changed.iter().map(|r| &r.fields).collect();
-    let versions: Vec<i64> = changed.iter().map(|r| r.version).collect();
-    let updated_at: Vec<Timestamp> = changed.iter().map(|r| r.updated_at).collect();
-    let deleted_at: Vec<Option<Timestamp>> = changed.iter().map(|r| r.deleted_at).collect();
-    sqlx::query(
-        "UPDATE records AS r
-         SET fields = u.fields, version = u.version, updated_at = u.updated_at, deleted_at = u.deleted_at
-         FROM UNNEST($1::bigint[], $2::jsonb[], $3::bigint[], $4::timestamptz[], $5::timestamptz[])
-             AS u (id, fields, version, updated_at, deleted_at)
-         WHERE r.id = u.id",
-    )
-    .bind(&ids)
-    .bind(&fields)
-    .bind(&versions)
-    .bind(&updated_at)
-    .bind(&deleted_at)
-    .execute(conn)
-    .await
-    .map_err(db_error)?;
-    Ok(())
 }

@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 use crate::db_error;
 
 /// The channel every Lockstep process LISTENs on.
-const CHANNEL: &str = "lockstep_work";
+pub(crate) const CHANNEL: &str = "lockstep_work";
 
 /// Queues the cross-process signal in the caller's transaction; delivered on commit.
 pub(crate) async fn notify_on_commit(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
