@@ -17,6 +17,10 @@ pub const DEFAULT_CONFIG: &str = include_str!("../config.default.toml");
 const CONFIG_KEYS: &[&str] =
     &["database_url", "listen", "operator_token", "outbound_allow", "body_limit_bytes", "outbound", "worker"];
 
+/// Variable families under the same prefix that belong to other commands
+/// (`lockstep sandbox`) and to the test harness, not to the configuration.
+const OTHER_FAMILIES: &[&str] = &["LOCKSTEP_SANDBOX_", "LOCKSTEP_TEST_"];
+
 /// Everything Lockstep can be configured with.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -109,6 +113,7 @@ fn cidr_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D
 impl Config {
     /// Loads defaults < `file` < `LOCKSTEP_*` environment, and validates.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        refuse_unknown_variables(std::env::vars_os().filter_map(|(key, _)| key.into_string().ok()))?;
         let mut figment = Figment::new().merge(Toml::string(DEFAULT_CONFIG));
         if let Some(file) = file {
             anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
@@ -165,6 +170,39 @@ impl Config {
     }
 }
 
+/// Refuses a `LOCKSTEP_*` variable that names no configuration key: a
+/// misspelt `LOCKSTEP_DATABSE_URL` would otherwise leave the server on the
+/// embedded default database without a word.
+fn refuse_unknown_variables(keys: impl Iterator<Item = String>) -> anyhow::Result<()> {
+    let known: Vec<String> = CONFIG_KEYS.iter().map(|k| format!("LOCKSTEP_{}", k.to_ascii_uppercase())).collect();
+    for key in keys {
+        let upper = key.to_ascii_uppercase();
+        let Some(rest) = upper.strip_prefix("LOCKSTEP_") else { continue };
+        if OTHER_FAMILIES.iter().any(|family| upper.starts_with(family)) {
+            continue;
+        }
+        // Nested keys (`LOCKSTEP_WORKER__CONCURRENCY`) are checked below
+        // their top-level key by the typed configuration.
+        let top = rest.split("__").next().unwrap_or_default();
+        if CONFIG_KEYS.iter().any(|k| k.eq_ignore_ascii_case(top)) {
+            continue;
+        }
+        let closest = known
+            .iter()
+            .map(|k| (strsim::levenshtein(k, &upper), k))
+            .min()
+            .filter(|(distance, _)| *distance <= 3)
+            .map(|(_, k)| format!(" (did you mean {k}?)"))
+            .unwrap_or_default();
+        anyhow::bail!(
+            "{key} is not a configuration variable{closest}; the variables are {}, and nested keys such as \
+             LOCKSTEP_WORKER__CONCURRENCY",
+            known.join(", ")
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 // figment's Jail closures return its (large) Error type; that is its API.
 #[allow(clippy::result_large_err)]
@@ -210,6 +248,17 @@ mod tests {
             jail.set_env("LOCKSTEP_WORKER__CONCURENCY", "7");
             let err = Config::load(None).unwrap_err().to_string();
             assert!(err.contains("concurency"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_misspelt_variable_is_refused_with_the_closest_name() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LOCKSTEP_DATABSE_URL", "postgres://127.0.0.1/lockstep");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("LOCKSTEP_DATABSE_URL is not a configuration variable"), "{err}");
+            assert!(err.contains("did you mean LOCKSTEP_DATABASE_URL?"), "{err}");
             Ok(())
         });
     }
