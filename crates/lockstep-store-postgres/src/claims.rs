@@ -9,7 +9,7 @@
 
 use lockstep_store::{ClaimedSync, StoreResult, SyncFinish, SyncOutcome, Timestamp};
 
-use crate::records::record_from_row;
+use crate::records::{record_from_row, RECORD_COLUMNS_R};
 use crate::sync_states::{errors_json, state_from_row};
 use sqlx::Row;
 
@@ -53,7 +53,7 @@ impl PgStore {
         lease_until: Timestamp,
         limit: u32,
     ) -> StoreResult<(Vec<ClaimedSync>, i64)> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "WITH woken AS MATERIALIZED (
                  SELECT record_id, integration_id, due_at <= $1 AS due FROM sync_states
                  WHERE status IN ('sync_pending', 'syncing') AND wake_at <= $1
@@ -79,13 +79,10 @@ impl PgStore {
                  RETURNING s.*
              )
              SELECT d.deferred, c.*,
-                 r.id AS r_id, r.tenant_id AS r_tenant_id, r.record_type AS r_record_type,
-                 r.external_id AS r_external_id, r.fields AS r_fields, r.version AS r_version,
-                 r.created_at AS r_created_at, r.updated_at AS r_updated_at,
-                 r.deleted_at AS r_deleted_at
+                 {RECORD_COLUMNS_R}
              FROM (SELECT count(*) AS deferred FROM deferred) AS d
-             LEFT JOIN (claimed AS c JOIN records AS r ON r.id = c.record_id) ON TRUE",
-        )
+             LEFT JOIN (claimed AS c JOIN records AS r ON r.id = c.record_id) ON TRUE"
+        ))
         .bind(ms(now))
         .bind(ms(lease_until))
         .bind(i64::from(limit))

@@ -32,11 +32,17 @@ use tokio::sync::Notify;
 
 mod claims;
 mod integrations;
+mod optimistic;
 mod records;
 mod signal;
+mod slots;
 mod sync_states;
 mod tenants;
 mod write_changes;
+
+/// How long a pooled connection may sit idle before it is checked with a
+/// ping before use.
+const IDLE_BEFORE_PING: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The embedded migrations, applied by [`Store::migrate`].
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -66,7 +72,24 @@ impl PgStore {
         // load (BENCHMARKS.md). `auto` is the default; it is named here so
         // that a server configured otherwise does not change our plans.
         let options = PgConnectOptions::from_str(url).map_err(db_error)?.options([("plan_cache_mode", "auto")]);
-        let pool = PgPoolOptions::new().max_connections(16).connect_with(options).await.map_err(db_error)?;
+        // sqlx pings every idle connection before lending it out, a round
+        // trip per query on a busy pool. A connection that has just been
+        // returned is alive; only one idle for a while (where a restart or a
+        // dropped network path hides) is pinged before use.
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > IDLE_BEFORE_PING {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(db_error)?;
         let signal = Arc::new(Notify::new());
         let listener = signal::Listener::start(url, signal.clone()).await?;
         Ok(PgStore { pool, signal, _listener: listener })

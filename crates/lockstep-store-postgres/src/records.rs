@@ -1,6 +1,18 @@
 //! Records and the batched record write.
 //!
-//! `write_records` is one transaction of a fixed number of statements,
+//! A small write (up to [`OPTIMISTIC_MAX_KEYS`] keys: a single request, a
+//! group of them) first tries the **read-then-write** path (optimistic.rs): one
+//! unlocked read of the batch's records and states, planning in memory, and
+//! one statement that stores the changes only if every row it read is still
+//! as it was (write_changes.rs), committing on its own. Two round trips,
+//! whatever the batch size. When a row changed in between (a claim, a
+//! concurrent write of the same record, a new key created by someone else),
+//! that statement stores nothing, and the batch is written again on the
+//! **locking** path below, where it cannot be overtaken. Contention sends a
+//! small write down both paths; nothing else does. Larger batches take the
+//! locking path at once.
+//!
+//! The locking path is one transaction of a fixed number of statements,
 //! whatever the batch size (PERFORMANCE-NOTES: many rows per statement):
 //!
 //! 1. **Lock** the batch's records that exist: `SELECT … FOR UPDATE`, one
@@ -10,8 +22,9 @@
 //!    (version 0, empty fields), then lock those too. A batch of updates
 //!    skips this step.
 //! 3. **Lock** their sync states: `SELECT … FOR UPDATE`.
-//! 4. **Plan** in memory: each write, in order, sees the record and states as
-//!    the earlier writes of the batch left them, and the planner decides.
+//! 4. **Plan** in memory (slots.rs): each write, in order, sees the record
+//!    and states as the earlier writes of the batch left them, and the
+//!    planner decides.
 //! 5. **Store** the changed records, the new states and the changed ones,
 //!    and signal the workers, in one statement (`write_changes`).
 //!
@@ -36,21 +49,24 @@
 //! states only (and skip locked ones), so a write (records, then states)
 //! never waits in a cycle with a claimer.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
-use lockstep_store::{
-    apply_planned_sync, PlannedSync, Record, RecordWrite, RecordWritten, StoreError, StoreResult, SyncPlanner,
-    SyncState, Timestamp,
-};
+use lockstep_store::{Record, RecordWrite, RecordWritten, StoreResult, SyncPlanner, Timestamp};
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 
+use crate::slots::{self, Slot};
 use crate::sync_states::{state_from_row, STATE_COLUMNS};
-use crate::write_changes::{self, Changes};
+use crate::write_changes;
 use crate::{corrupt, db_error, ms, PgStore};
 
 pub(crate) const RECORD_COLUMNS: &str =
     "id, tenant_id, record_type, external_id, fields, version, created_at, updated_at, deleted_at";
+/// The columns of `records AS r`, named with the `r_` prefix for a join.
+pub(crate) const RECORD_COLUMNS_R: &str = "r.id AS r_id, r.tenant_id AS r_tenant_id, \
+     r.record_type AS r_record_type, r.external_id AS r_external_id, r.fields AS r_fields, \
+     r.version AS r_version, r.created_at AS r_created_at, r.updated_at AS r_updated_at, \
+     r.deleted_at AS r_deleted_at";
 
 /// Decodes a record whose columns carry `prefix` (`""`, or `"r_"` in a join).
 pub(crate) fn record_from_row(row: &PgRow, prefix: &str) -> Result<Record, sqlx::Error> {
@@ -66,24 +82,6 @@ pub(crate) fn record_from_row(row: &PgRow, prefix: &str) -> Result<Record, sqlx:
         updated_at: row.try_get(col("updated_at").as_str())?,
         deleted_at: row.try_get(col("deleted_at").as_str())?,
     })
-}
-
-/// One key of the batch while it is planned: the row as the batch has left it so far.
-struct Slot {
-    /// Version 0: a placeholder, i.e. no previous record.
-    record: Record,
-    record_changed: bool,
-    /// By integration id, so the planner sees them in a stable order.
-    states: BTreeMap<i64, SyncState>,
-    /// Integrations whose state existed before this transaction.
-    existing_states: Vec<i64>,
-    states_changed: Vec<i64>,
-}
-
-impl Slot {
-    fn previous(&self) -> Option<&Record> {
-        (self.record.version > 0).then_some(&self.record)
-    }
 }
 
 impl PgStore {
@@ -103,13 +101,40 @@ impl PgStore {
         keys.sort_unstable();
         keys.dedup();
 
+        let optimistic = if keys.len() <= OPTIMISTIC_MAX_KEYS {
+            self.write_optimistically(tenant_id, record_type, &keys, &writes, planner, now).await?
+        } else {
+            None
+        };
+        let written = match optimistic {
+            Some(written) => written,
+            None => self.write_locked(tenant_id, record_type, &keys, &writes, planner, now).await?,
+        };
+        let (results, planned_pending) = written;
+        if planned_pending {
+            self.signal.notify_waiters();
+        }
+        Ok(results)
+    }
+
+    /// The locking path (see the module docs). Returns the results and
+    /// whether a sync became pending.
+    async fn write_locked(
+        &self,
+        tenant_id: i64,
+        record_type: &str,
+        keys: &[&str],
+        writes: &[RecordWrite],
+        planner: &dyn SyncPlanner,
+        now: Timestamp,
+    ) -> StoreResult<(Vec<RecordWritten>, bool)> {
         // Deadlocks between concurrent writers of the same new keys are
         // possible in the lock phase (see the module docs); PostgreSQL aborts
         // one of them, which starts over. Nothing was written before.
         let mut attempt = 1;
         let (mut tx, rows) = loop {
             let mut tx = self.pool.begin().await.map_err(db_error)?;
-            match lock_records(&mut tx, tenant_id, record_type, &keys, now).await {
+            match lock_records(&mut tx, tenant_id, record_type, keys, now).await {
                 Ok(rows) => break (tx, rows),
                 Err(error) if is_deadlock(&error) && attempt < LOCK_ATTEMPTS => {
                     tracing::debug!(attempt, "a record write deadlocked while locking; starting over");
@@ -123,18 +148,12 @@ impl PgStore {
         for row in &rows {
             let record = record_from_row(row, "").map_err(corrupt)?;
             by_id.insert(record.id, record.external_id.clone());
-            let slot = Slot {
-                record,
-                record_changed: false,
-                states: BTreeMap::new(),
-                existing_states: Vec::new(),
-                states_changed: Vec::new(),
-            };
-            slots.insert(slot.record.external_id.clone(), slot);
+            // A placeholder is a row (version 0) that the write updates.
+            slots.insert(record.external_id.clone(), Slot::read(record, false));
         }
 
         // Placeholders (new records) have no states yet.
-        let ids: Vec<i64> = slots.values().filter(|s| s.record.version > 0).map(|s| s.record.id).collect();
+        let ids: Vec<i64> = slots.values().filter(|s| s.read_version > 0).map(|s| s.record.id).collect();
         let rows = if ids.is_empty() {
             Vec::new()
         } else {
@@ -149,44 +168,15 @@ impl PgStore {
         };
         for row in &rows {
             let state = state_from_row(row)?;
-            let slot = &mut slots.get_mut(&by_id[&state.record_id]).expect("locked above");
-            slot.existing_states.push(state.integration_id);
-            slot.states.insert(state.integration_id, state);
+            slots.get_mut(&by_id[&state.record_id]).expect("locked above").read_state(state);
         }
 
-        let mut planned_pending = false;
-        let mut results = Vec::with_capacity(writes.len());
-        for write in writes {
-            let slot = slots
-                .get_mut(&write.external_id)
-                .ok_or_else(|| StoreError::Corrupt(format!("record {} was not reserved", write.external_id)))?;
-            let (written, pending) = apply(slot, write, planner, now)?;
-            planned_pending |= pending;
-            results.push(written);
-        }
-
-        let mut changes = Changes {
-            records: slots.values().filter(|s| s.record_changed).map(|s| &s.record).collect(),
-            new_states: Vec::new(),
-            changed_states: Vec::new(),
-            signal_work: planned_pending,
-        };
-        for slot in slots.values() {
-            for id in &slot.states_changed {
-                let list = if slot.existing_states.contains(id) {
-                    &mut changes.changed_states
-                } else {
-                    &mut changes.new_states
-                };
-                list.push(&slot.states[id]);
-            }
-        }
-        write_changes::store(&mut tx, &changes).await?;
+        let (results, planned_pending) = slots::plan_batch(&mut slots, writes, planner, now)?;
+        // The rows are locked: the records left alone cannot change.
+        let changes = slots::changes(&slots, planned_pending, false);
+        write_changes::store(&mut tx, &changes).await.map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
-        if planned_pending {
-            self.signal.notify_waiters();
-        }
-        Ok(results)
+        Ok((results, planned_pending))
     }
 
     pub(crate) async fn select_record(
@@ -231,6 +221,15 @@ impl PgStore {
         rows.iter().map(|row| record_from_row(row, "")).collect::<Result<_, _>>().map_err(corrupt)
     }
 }
+
+/// The largest batch (in distinct keys) that tries the read-then-write path
+/// first. Small writes are dominated by round trips, which that path halves:
+/// single writes one at a time ran 9% faster and from 32 clients 14% faster
+/// (4,690 against 4,110 writes/s). Batches of 1,000 are dominated by row
+/// work, where the locking path's two plain reads beat the one joined read:
+/// relevant updates ran 10–15% slower read-then-write (creates 25% faster,
+/// but updates are what a platform sends most).
+const OPTIMISTIC_MAX_KEYS: usize = 64;
 
 /// How often a batch starts over after its lock phase deadlocked.
 const LOCK_ATTEMPTS: u32 = 3;
@@ -295,76 +294,4 @@ async fn lock_existing(
     .bind(keys)
     .fetch_all(tx)
     .await
-}
-
-/// Applies one write to its slot in memory; returns what it did and whether
-/// it planned a pending sync.
-fn apply(
-    slot: &mut Slot,
-    write: RecordWrite,
-    planner: &dyn SyncPlanner,
-    now: Timestamp,
-) -> StoreResult<(RecordWritten, bool)> {
-    let previous = slot.previous();
-    let live_version = previous.filter(|r| r.deleted_at.is_none()).map_or(0, |r| r.version);
-    if let Some(expected) = write.expected_version {
-        if expected != live_version {
-            return Err(StoreError::VersionConflict { external_id: write.external_id, expected, found: live_version });
-        }
-    }
-    let states: Vec<SyncState> = slot.states.values().cloned().collect();
-    let plan = planner.plan(previous, write.fields.as_ref(), &states);
-
-    // A no-op stores nothing, planned syncs included (see the conformance docs).
-    let already_so = match (previous, &write.fields) {
-        (Some(p), Some(_)) => p.deleted_at.is_none(),
-        (Some(p), None) => p.deleted_at.is_some(),
-        (None, _) => false,
-    };
-    if plan.changed_fields.is_empty() && already_so {
-        let written = RecordWritten {
-            record: slot.record.clone(),
-            created: false,
-            changed_fields: Vec::new(),
-            affected_integrations: Vec::new(),
-            states,
-        };
-        return Ok((written, false));
-    }
-
-    let created = write.fields.is_some() && live_version == 0;
-    let record = &mut slot.record;
-    record.version += 1;
-    record.updated_at = now;
-    match write.fields {
-        Some(fields) => {
-            record.fields = fields;
-            record.deleted_at = None;
-        }
-        // The fields stay: the deactivation push still needs them.
-        None => record.deleted_at = Some(now),
-    }
-    slot.record_changed = true;
-
-    let mut pending = false;
-    let mut affected = Vec::with_capacity(plan.syncs.len());
-    for sync in &plan.syncs {
-        let integration_id = sync.integration_id();
-        if !apply_planned_sync(&mut slot.states, record, sync, now) {
-            continue;
-        }
-        pending |= matches!(sync, PlannedSync::Pending { .. });
-        if !slot.states_changed.contains(&integration_id) {
-            slot.states_changed.push(integration_id);
-        }
-        affected.push(integration_id);
-    }
-    let written = RecordWritten {
-        record: record.clone(),
-        created,
-        changed_fields: plan.changed_fields,
-        affected_integrations: affected,
-        states: slot.states.values().cloned().collect(),
-    };
-    Ok((written, pending))
 }

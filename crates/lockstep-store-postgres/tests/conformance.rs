@@ -96,3 +96,161 @@ async fn a_write_signals_work_to_other_processes_on_the_same_database() {
     let heard = tokio::time::timeout(std::time::Duration::from_secs(5), notified).await;
     assert!(heard.is_ok(), "the other store heard no work signal within 5 s");
 }
+
+/// Beyond the suite: a small write reads without locks and stores only if
+/// what it read is unchanged (records.rs). These cases change the rows
+/// between the read and the store, from another store on the same database
+/// (another process), and check that the write is then stored as if it had
+/// come after that change: nothing overwritten, nothing lost, nothing twice.
+mod stale_reads {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::{Arc, Mutex};
+
+    use chrono::{DateTime, Utc};
+    use lockstep_store::conformance::TestPlanner;
+    use lockstep_store::{
+        NewAdmin, NewIntegration, PlannedWrite, Record, RecordWrite, Store, SyncPlanner, SyncState, SyncStatus,
+    };
+    use lockstep_store_postgres::PgStore;
+    use serde_json::{json, Value};
+
+    type Interference = Box<dyn FnOnce(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+    /// A planner that, the first time it is asked, first waits for
+    /// `interfere` to run against a second store on the same database, on a
+    /// thread and runtime of its own. The write asking has read its rows by
+    /// then and holds no locks, so the interference commits in between.
+    struct Interfering {
+        inner: TestPlanner,
+        url: String,
+        interfere: Mutex<Option<Interference>>,
+    }
+
+    impl SyncPlanner for Interfering {
+        fn plan(&self, previous: Option<&Record>, next: Option<&Value>, states: &[SyncState]) -> PlannedWrite {
+            if let Some(interfere) = self.interfere.lock().unwrap().take() {
+                let url = self.url.clone();
+                std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    runtime.block_on(async move {
+                        let other = PgStore::connect(&url).await.expect("connect the other store");
+                        interfere(Arc::new(other)).await;
+                    });
+                })
+                .join()
+                .expect("the interfering change committed");
+            }
+            self.inner.plan(previous, next, states)
+        }
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_900_000_000 + secs, 0).unwrap()
+    }
+
+    fn put(external_id: &str, fields: Value) -> RecordWrite {
+        RecordWrite { external_id: external_id.into(), fields: Some(fields), expected_version: None }
+    }
+
+    /// A migrated store on a fresh database, its URL, a tenant and one integration.
+    async fn setup() -> (PgStore, String, i64, i64) {
+        let url = super::fresh_database().await;
+        let store = PgStore::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let admin = NewAdmin { email: "a@acme.test".into(), name: "A".into(), token_hash: "11".repeat(32) };
+        let (tenant, _) = store.create_tenant("acme", admin, at(0)).await.unwrap();
+        let okta = NewIntegration { name: "Okta".into(), record_type: "employee".into(), spec: json!({}) };
+        let okta = store.create_integration(tenant.id, okta, at(0)).await.unwrap();
+        (store, url, tenant.id, okta.id)
+    }
+
+    fn interfering(inner: TestPlanner, url: &str, interfere: Interference) -> Interfering {
+        Interfering { inner, url: url.to_owned(), interfere: Mutex::new(Some(interfere)) }
+    }
+
+    #[tokio::test]
+    async fn a_claim_between_a_writes_read_and_its_store_is_not_overwritten() {
+        let (store, url, tenant, okta) = setup().await;
+        let first = TestPlanner::pending(&[okta], at(0), at(10));
+        store.write_records(tenant, "employee", vec![put("e1", json!({ "n": 1 }))], &first, at(0)).await.unwrap();
+
+        // The write reads the state pending; a worker claims it before the write stores.
+        let claim: Interference = Box::new(|other| {
+            Box::pin(async move {
+                let claimed = other.claim_due_syncs(at(20), at(80), 10).await.unwrap();
+                assert_eq!(claimed.len(), 1, "the other process claims the due sync");
+            })
+        });
+        let planner = interfering(TestPlanner::pending(&[okta], at(20), at(320)), &url, claim);
+        let written = store
+            .write_records(tenant, "employee", vec![put("e1", json!({ "n": 2 }))], &planner, at(20))
+            .await
+            .unwrap();
+
+        let states = store.sync_states_for_records(tenant, &[written[0].record.id]).await.unwrap();
+        let state = &states[0];
+        assert_eq!(state.status, SyncStatus::Syncing, "the claim stands: the sync is not pended under the worker");
+        assert_eq!(state.claim, 1);
+        assert!(state.changed_during_sync, "the change is owed to the sync that is running");
+        assert_eq!(&written[0].states, &states, "the write reports what it stored");
+        let asked = planner.inner.calls();
+        assert_eq!(asked.len(), 2, "the write was planned again against what the claim left");
+        assert_eq!(asked[1].states[0].status, SyncStatus::Syncing);
+    }
+
+    #[tokio::test]
+    async fn a_write_of_the_same_record_between_read_and_store_is_not_lost() {
+        let (store, url, tenant, okta) = setup().await;
+        let planner = TestPlanner::pending(&[okta], at(0), at(300));
+        store.write_records(tenant, "employee", vec![put("e1", json!({ "n": 1 }))], &planner, at(0)).await.unwrap();
+
+        let other_write: Interference = Box::new(move |other| {
+            Box::pin(async move {
+                let planner = TestPlanner::pending(&[okta], at(1), at(301));
+                other
+                    .write_records(tenant, "employee", vec![put("e1", json!({ "n": 2 }))], &planner, at(1))
+                    .await
+                    .unwrap();
+            })
+        });
+        let planner = interfering(TestPlanner::pending(&[okta], at(2), at(302)), &url, other_write);
+        let written =
+            store.write_records(tenant, "employee", vec![put("e1", json!({ "n": 3 }))], &planner, at(2)).await.unwrap();
+
+        assert_eq!(written[0].record.version, 3, "the write came after the other one");
+        assert_eq!(written[0].changed_fields, vec!["n".to_string()]);
+        let stored = store.get_record(tenant, "employee", "e1").await.unwrap().unwrap();
+        assert_eq!((stored.version, stored.fields), (3, json!({ "n": 3 })));
+        let asked = planner.inner.calls();
+        assert_eq!(asked[1].previous.as_ref().map(|r| r.fields.clone()), Some(json!({ "n": 2 })));
+        let state = &store.sync_states_for_records(tenant, &[stored.id]).await.unwrap()[0];
+        assert_eq!((state.status, state.due_at), (SyncStatus::Pending, Some(at(302))));
+    }
+
+    #[tokio::test]
+    async fn a_record_created_elsewhere_between_read_and_store_is_updated_not_duplicated() {
+        let (store, url, tenant, okta) = setup().await;
+        let other_create: Interference = Box::new(move |other| {
+            Box::pin(async move {
+                let planner = TestPlanner::pending(&[okta], at(0), at(300));
+                other
+                    .write_records(tenant, "employee", vec![put("e9", json!({ "n": 1 }))], &planner, at(0))
+                    .await
+                    .unwrap();
+            })
+        });
+        let planner = interfering(TestPlanner::pending(&[okta], at(1), at(301)), &url, other_create);
+        let written =
+            store.write_records(tenant, "employee", vec![put("e9", json!({ "n": 2 }))], &planner, at(1)).await.unwrap();
+
+        assert!(!written[0].created, "the record existed by the time the write stored");
+        assert_eq!(written[0].record.version, 2);
+        let all = store.list_records(tenant, "employee", None, 10).await.unwrap();
+        assert_eq!(all.len(), 1, "one record, not two");
+        assert_eq!(all[0].fields, json!({ "n": 2 }));
+        let states = store.sync_states_for_records(tenant, &[all[0].id]).await.unwrap();
+        assert_eq!(states.len(), 1, "one state per integration");
+        assert_eq!(states[0].pending_since, Some(at(0)), "the quiet period that began at the create goes on");
+    }
+}

@@ -1,0 +1,207 @@
+//! Planning a batch in memory, the same on both write paths (records.rs):
+//! each key's record and sync states as the earlier writes of the batch
+//! left them, what the planner decided, and what changed since the rows were
+//! read, which is what `write_changes` stores and checks.
+
+use std::collections::{BTreeMap, HashMap};
+
+use lockstep_store::{
+    apply_planned_sync, PlannedSync, Record, RecordWrite, RecordWritten, StoreError, StoreResult, SyncPlanner,
+    SyncState, SyncStatus, Timestamp,
+};
+
+use crate::write_changes::Changes;
+
+/// A sync state as it was read: the columns that every change by a claim, a
+/// finish or a retry moves. The planner's decision holds while they hold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ReadState {
+    pub status: SyncStatus,
+    pub claim: i64,
+    pub due_at: Option<Timestamp>,
+}
+
+impl ReadState {
+    fn of(state: &SyncState) -> ReadState {
+        ReadState { status: state.status, claim: state.claim, due_at: state.due_at }
+    }
+}
+
+/// One key of the batch while it is planned.
+pub(crate) struct Slot {
+    /// Version 0: no previous record. Its id is a placeholder row's (locking
+    /// path) or one drawn from the sequence for the insert (read-then-write).
+    pub record: Record,
+    /// The version as read, 0 for a new key: what the row must still hold
+    /// when the changes are stored.
+    pub read_version: i64,
+    /// The key has no row yet and the record is inserted.
+    pub insert: bool,
+    pub record_changed: bool,
+    /// By integration id, so the planner sees them in a stable order.
+    pub states: BTreeMap<i64, SyncState>,
+    /// The states that existed when read, as they were then.
+    pub read_states: BTreeMap<i64, ReadState>,
+    pub states_changed: Vec<i64>,
+}
+
+impl Slot {
+    /// A key whose record (and states) were read as `record`.
+    pub fn read(record: Record, insert: bool) -> Slot {
+        Slot {
+            read_version: record.version,
+            record,
+            insert,
+            record_changed: false,
+            states: BTreeMap::new(),
+            read_states: BTreeMap::new(),
+            states_changed: Vec::new(),
+        }
+    }
+
+    /// Adds a state of the record as it was read.
+    pub fn read_state(&mut self, state: SyncState) {
+        self.read_states.insert(state.integration_id, ReadState::of(&state));
+        self.states.insert(state.integration_id, state);
+    }
+
+    /// A placeholder for a key with no record: version 0, no fields.
+    pub fn placeholder(id: i64, tenant_id: i64, record_type: &str, external_id: &str, now: Timestamp) -> Record {
+        Record {
+            id,
+            tenant_id,
+            record_type: record_type.to_owned(),
+            external_id: external_id.to_owned(),
+            fields: serde_json::Value::Object(serde_json::Map::new()),
+            version: 0,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        }
+    }
+
+    fn previous(&self) -> Option<&Record> {
+        (self.record.version > 0).then_some(&self.record)
+    }
+}
+
+/// Plans every write of the batch, in order, against `slots` (by
+/// `external_id`; every key of the batch has one). Returns the results and
+/// whether a sync became pending.
+pub(crate) fn plan_batch(
+    slots: &mut HashMap<String, Slot>,
+    writes: &[RecordWrite],
+    planner: &dyn SyncPlanner,
+    now: Timestamp,
+) -> StoreResult<(Vec<RecordWritten>, bool)> {
+    let mut planned_pending = false;
+    let mut results = Vec::with_capacity(writes.len());
+    for write in writes {
+        let slot = slots
+            .get_mut(&write.external_id)
+            .ok_or_else(|| StoreError::Corrupt(format!("record {} was not read", write.external_id)))?;
+        let (written, pending) = apply(slot, write, planner, now)?;
+        planned_pending |= pending;
+        results.push(written);
+    }
+    Ok((results, planned_pending))
+}
+
+/// What the planned batch changed, to be stored. With `check_unchanged`, the
+/// records the batch read but left alone are checked too (the read-then-write
+/// path holds no locks on them).
+pub(crate) fn changes(slots: &HashMap<String, Slot>, signal_work: bool, check_unchanged: bool) -> Changes<'_> {
+    let mut changes = Changes { signal_work, ..Changes::default() };
+    for slot in slots.values() {
+        match (slot.record_changed, slot.insert) {
+            (true, true) => changes.inserted_records.push(&slot.record),
+            (true, false) => changes.updated_records.push((&slot.record, slot.read_version)),
+            (false, _) if check_unchanged => changes.unchanged_records.push((slot.record.id, slot.read_version)),
+            (false, _) => {}
+        }
+        for id in &slot.states_changed {
+            let state = &slot.states[id];
+            match slot.read_states.get(id) {
+                Some(read) => changes.changed_states.push((state, *read)),
+                None => changes.new_states.push(state),
+            }
+        }
+    }
+    changes
+}
+
+/// Applies one write to its slot in memory; returns what it did and whether
+/// it planned a pending sync.
+fn apply(
+    slot: &mut Slot,
+    write: &RecordWrite,
+    planner: &dyn SyncPlanner,
+    now: Timestamp,
+) -> StoreResult<(RecordWritten, bool)> {
+    let previous = slot.previous();
+    let live_version = previous.filter(|r| r.deleted_at.is_none()).map_or(0, |r| r.version);
+    if let Some(expected) = write.expected_version {
+        if expected != live_version {
+            return Err(StoreError::VersionConflict {
+                external_id: write.external_id.clone(),
+                expected,
+                found: live_version,
+            });
+        }
+    }
+    let states: Vec<SyncState> = slot.states.values().cloned().collect();
+    let plan = planner.plan(previous, write.fields.as_ref(), &states);
+
+    // A no-op stores nothing, planned syncs included (see the conformance docs).
+    let already_so = match (previous, &write.fields) {
+        (Some(p), Some(_)) => p.deleted_at.is_none(),
+        (Some(p), None) => p.deleted_at.is_some(),
+        (None, _) => false,
+    };
+    if plan.changed_fields.is_empty() && already_so {
+        let written = RecordWritten {
+            record: slot.record.clone(),
+            created: false,
+            changed_fields: Vec::new(),
+            affected_integrations: Vec::new(),
+            states,
+        };
+        return Ok((written, false));
+    }
+
+    let created = write.fields.is_some() && live_version == 0;
+    let record = &mut slot.record;
+    record.version += 1;
+    record.updated_at = now;
+    match &write.fields {
+        Some(fields) => {
+            record.fields = fields.clone();
+            record.deleted_at = None;
+        }
+        // The fields stay: the deactivation push still needs them.
+        None => record.deleted_at = Some(now),
+    }
+    slot.record_changed = true;
+
+    let mut pending = false;
+    let mut affected = Vec::with_capacity(plan.syncs.len());
+    for sync in &plan.syncs {
+        let integration_id = sync.integration_id();
+        if !apply_planned_sync(&mut slot.states, record, sync, now) {
+            continue;
+        }
+        pending |= matches!(sync, PlannedSync::Pending { .. });
+        if !slot.states_changed.contains(&integration_id) {
+            slot.states_changed.push(integration_id);
+        }
+        affected.push(integration_id);
+    }
+    let written = RecordWritten {
+        record: record.clone(),
+        created,
+        changed_fields: plan.changed_fields,
+        affected_integrations: affected,
+        states: slot.states.values().cloned().collect(),
+    };
+    Ok((written, pending))
+}
