@@ -1,8 +1,9 @@
 //! Integrations: one connection of a tenant to one third party.
 //!
 //! The store keeps the spec as opaque JSONB; names are unique per tenant.
-//! Deleting an integration deletes its sync states through the foreign key
-//! from `sync_states (tenant_id, integration_id)`, in the same statement.
+//! Deleting an integration deletes its sync states in the same transaction.
+//! Every change moves the tenant's `integrations_version` on in the same
+//! statement or transaction (migration 0005).
 
 use lockstep_store::{Integration, NewIntegration, StoreResult, Timestamp};
 use sqlx::postgres::PgRow;
@@ -35,8 +36,12 @@ impl PgStore {
         integration: NewIntegration,
         now: Timestamp,
     ) -> StoreResult<Integration> {
+        // A failed insert (a taken name) fails the statement: no bump.
         let row = sqlx::query(&format!(
-            "INSERT INTO integrations (tenant_id, name, record_type, spec, created_at, updated_at)
+            "WITH bumped AS (
+                 UPDATE tenants SET integrations_version = integrations_version + 1 WHERE id = $1
+             )
+             INSERT INTO integrations (tenant_id, name, record_type, spec, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $5) RETURNING {COLUMNS}"
         ))
         .bind(tenant_id)
@@ -81,8 +86,14 @@ impl PgStore {
         now: Timestamp,
     ) -> StoreResult<Option<Integration>> {
         let row = sqlx::query(&format!(
-            "UPDATE integrations SET name = $3, record_type = $4, spec = $5, updated_at = $6
-             WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
+            "WITH updated AS (
+                 UPDATE integrations SET name = $3, record_type = $4, spec = $5, updated_at = $6
+                 WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}
+             ), bumped AS (
+                 UPDATE tenants SET integrations_version = integrations_version + 1
+                 WHERE id = $1 AND EXISTS (SELECT 1 FROM updated)
+             )
+             SELECT * FROM updated"
         ))
         .bind(tenant_id)
         .bind(integration_id)
@@ -107,6 +118,11 @@ impl PgStore {
             .await
             .map_err(db_error)?;
         if done.rows_affected() > 0 {
+            sqlx::query("UPDATE tenants SET integrations_version = integrations_version + 1 WHERE id = $1")
+                .bind(tenant_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
             sqlx::query("DELETE FROM sync_states WHERE tenant_id = $1 AND integration_id = $2")
                 .bind(tenant_id)
                 .bind(integration_id)
@@ -116,5 +132,14 @@ impl PgStore {
         }
         tx.commit().await.map_err(db_error)?;
         Ok(done.rows_affected() > 0)
+    }
+
+    pub(crate) async fn select_integrations_version(&self, tenant_id: i64) -> StoreResult<i64> {
+        let version: Option<i64> = sqlx::query_scalar("SELECT integrations_version FROM tenants WHERE id = $1")
+            .bind(tenant_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(version.unwrap_or(0))
     }
 }

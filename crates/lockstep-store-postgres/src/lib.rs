@@ -183,11 +183,15 @@ impl Store for PgStore {
         self.remove_integration(tenant_id, integration_id).await
     }
 
+    async fn integrations_version(&self, tenant_id: i64) -> StoreResult<i64> {
+        self.select_integrations_version(tenant_id).await
+    }
+
     async fn write_records(
         &self,
         tenant_id: i64,
         record_type: &str,
-        writes: Vec<RecordWrite>,
+        writes: &[RecordWrite],
         planner: &dyn SyncPlanner,
         now: Timestamp,
     ) -> StoreResult<Vec<RecordWritten>> {

@@ -14,11 +14,16 @@
 //! the caller writes the batch again under locks. An id drawn for a write
 //! that did not store is never used; ids stay unique and increasing, with
 //! gaps, as after any rolled-back insert.
+//!
+//! The read also takes the tenant's integrations version, so a planner
+//! holding older integrations is refused before it plans. An integration
+//! changed after the read is a change concurrent with the write, which may
+//! then be ordered before it, as on the locking path.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
-use lockstep_store::{RecordWrite, RecordWritten, StoreResult, SyncPlanner, Timestamp};
+use lockstep_store::{ensure_current_integrations, RecordWrite, RecordWritten, StoreResult, SyncPlanner, Timestamp};
 use sqlx::Row;
 
 use crate::records::{record_from_row, RECORD_COLUMNS, RECORD_COLUMNS_R};
@@ -52,7 +57,8 @@ impl PgStore {
         let s_columns: Vec<String> = STATE_COLUMNS.split(", ").map(|c| format!("s.{c}")).collect();
         let rows = sqlx::query(&format!(
             "SELECT k.key, {RECORD_COLUMNS_R}, {s_columns},
-                 CASE WHEN r.id IS NULL THEN nextval('records_id_seq') END AS new_id
+                 CASE WHEN r.id IS NULL THEN nextval('records_id_seq') END AS new_id,
+                 (SELECT integrations_version FROM tenants WHERE id = $1) AS integrations_version
              FROM UNNEST($3::text[]) AS k (key)
              LEFT JOIN LATERAL (
                  SELECT {RECORD_COLUMNS} FROM records
@@ -70,6 +76,10 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db_error)?;
+
+        // Every key has a row, so there is a first one.
+        let current = rows[0].try_get::<Option<i64>, _>("integrations_version").map_err(corrupt)?;
+        ensure_current_integrations(planner, current.unwrap_or(0))?;
 
         let mut slots: HashMap<String, Slot> = HashMap::with_capacity(keys.len());
         for row in &rows {

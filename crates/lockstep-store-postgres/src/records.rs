@@ -51,7 +51,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use lockstep_store::{Record, RecordWrite, RecordWritten, StoreResult, SyncPlanner, Timestamp};
+use lockstep_store::{
+    ensure_current_integrations, Record, RecordWrite, RecordWritten, StoreResult, SyncPlanner, Timestamp,
+};
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 
@@ -89,7 +91,7 @@ impl PgStore {
         &self,
         tenant_id: i64,
         record_type: &str,
-        writes: Vec<RecordWrite>,
+        writes: &[RecordWrite],
         planner: &dyn SyncPlanner,
         now: Timestamp,
     ) -> StoreResult<Vec<RecordWritten>> {
@@ -102,13 +104,13 @@ impl PgStore {
         keys.dedup();
 
         let optimistic = if keys.len() <= OPTIMISTIC_MAX_KEYS {
-            self.write_optimistically(tenant_id, record_type, &keys, &writes, planner, now).await?
+            self.write_optimistically(tenant_id, record_type, &keys, writes, planner, now).await?
         } else {
             None
         };
         let written = match optimistic {
             Some(written) => written,
-            None => self.write_locked(tenant_id, record_type, &keys, &writes, planner, now).await?,
+            None => self.write_locked(tenant_id, record_type, &keys, writes, planner, now).await?,
         };
         let (results, planned_pending) = written;
         if planned_pending {
@@ -143,6 +145,14 @@ impl PgStore {
                 Err(error) => return Err(db_error(error)),
             }
         };
+        if planner.integrations_version().is_some() {
+            let current: Option<i64> = sqlx::query_scalar("SELECT integrations_version FROM tenants WHERE id = $1")
+                .bind(tenant_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            ensure_current_integrations(planner, current.unwrap_or(0))?;
+        }
         let mut slots = HashMap::with_capacity(rows.len());
         let mut by_id = HashMap::with_capacity(rows.len());
         for row in &rows {

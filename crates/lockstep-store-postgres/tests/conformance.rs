@@ -92,7 +92,7 @@ async fn a_write_signals_work_to_other_processes_on_the_same_database() {
     let planner = TestPlanner::pending(&[okta.id], now, now);
     let write =
         RecordWrite { external_id: "e1".into(), fields: Some(serde_json::json!({ "n": 1 })), expected_version: None };
-    writer.write_records(tenant.id, "employee", vec![write], &planner, now).await.unwrap();
+    writer.write_records(tenant.id, "employee", &[write], &planner, now).await.unwrap();
     let heard = tokio::time::timeout(std::time::Duration::from_secs(5), notified).await;
     assert!(heard.is_ok(), "the other store heard no work signal within 5 s");
 }
@@ -173,7 +173,7 @@ mod stale_reads {
     async fn a_claim_between_a_writes_read_and_its_store_is_not_overwritten() {
         let (store, url, tenant, okta) = setup().await;
         let first = TestPlanner::pending(&[okta], at(0), at(10));
-        store.write_records(tenant, "employee", vec![put("e1", json!({ "n": 1 }))], &first, at(0)).await.unwrap();
+        store.write_records(tenant, "employee", &[put("e1", json!({ "n": 1 }))], &first, at(0)).await.unwrap();
 
         // The write reads the state pending; a worker claims it before the write stores.
         let claim: Interference = Box::new(|other| {
@@ -183,10 +183,8 @@ mod stale_reads {
             })
         });
         let planner = interfering(TestPlanner::pending(&[okta], at(20), at(320)), &url, claim);
-        let written = store
-            .write_records(tenant, "employee", vec![put("e1", json!({ "n": 2 }))], &planner, at(20))
-            .await
-            .unwrap();
+        let written =
+            store.write_records(tenant, "employee", &[put("e1", json!({ "n": 2 }))], &planner, at(20)).await.unwrap();
 
         let states = store.sync_states_for_records(tenant, &[written[0].record.id]).await.unwrap();
         let state = &states[0];
@@ -203,20 +201,20 @@ mod stale_reads {
     async fn a_write_of_the_same_record_between_read_and_store_is_not_lost() {
         let (store, url, tenant, okta) = setup().await;
         let planner = TestPlanner::pending(&[okta], at(0), at(300));
-        store.write_records(tenant, "employee", vec![put("e1", json!({ "n": 1 }))], &planner, at(0)).await.unwrap();
+        store.write_records(tenant, "employee", &[put("e1", json!({ "n": 1 }))], &planner, at(0)).await.unwrap();
 
         let other_write: Interference = Box::new(move |other| {
             Box::pin(async move {
                 let planner = TestPlanner::pending(&[okta], at(1), at(301));
                 other
-                    .write_records(tenant, "employee", vec![put("e1", json!({ "n": 2 }))], &planner, at(1))
+                    .write_records(tenant, "employee", &[put("e1", json!({ "n": 2 }))], &planner, at(1))
                     .await
                     .unwrap();
             })
         });
         let planner = interfering(TestPlanner::pending(&[okta], at(2), at(302)), &url, other_write);
         let written =
-            store.write_records(tenant, "employee", vec![put("e1", json!({ "n": 3 }))], &planner, at(2)).await.unwrap();
+            store.write_records(tenant, "employee", &[put("e1", json!({ "n": 3 }))], &planner, at(2)).await.unwrap();
 
         assert_eq!(written[0].record.version, 3, "the write came after the other one");
         assert_eq!(written[0].changed_fields, vec!["n".to_string()]);
@@ -235,14 +233,14 @@ mod stale_reads {
             Box::pin(async move {
                 let planner = TestPlanner::pending(&[okta], at(0), at(300));
                 other
-                    .write_records(tenant, "employee", vec![put("e9", json!({ "n": 1 }))], &planner, at(0))
+                    .write_records(tenant, "employee", &[put("e9", json!({ "n": 1 }))], &planner, at(0))
                     .await
                     .unwrap();
             })
         });
         let planner = interfering(TestPlanner::pending(&[okta], at(1), at(301)), &url, other_create);
         let written =
-            store.write_records(tenant, "employee", vec![put("e9", json!({ "n": 2 }))], &planner, at(1)).await.unwrap();
+            store.write_records(tenant, "employee", &[put("e9", json!({ "n": 2 }))], &planner, at(1)).await.unwrap();
 
         assert!(!written[0].created, "the record existed by the time the write stored");
         assert_eq!(written[0].record.version, 2);

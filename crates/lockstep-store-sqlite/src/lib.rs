@@ -184,11 +184,15 @@ impl Store for SqliteStore {
         self.write(|conn| tenants::delete_integration(conn, tenant_id, integration_id))
     }
 
+    async fn integrations_version(&self, tenant_id: i64) -> StoreResult<i64> {
+        self.read(|conn| tenants::integrations_version(conn, tenant_id))
+    }
+
     async fn write_records(
         &self,
         tenant_id: i64,
         record_type: &str,
-        writes: Vec<RecordWrite>,
+        writes: &[RecordWrite],
         planner: &dyn SyncPlanner,
         now: Timestamp,
     ) -> StoreResult<Vec<RecordWritten>> {

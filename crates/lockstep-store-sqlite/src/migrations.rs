@@ -10,6 +10,7 @@ use crate::db_error;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_sync_states_wake_at.sql")),
+    (3, include_str!("../migrations/0003_integrations_version.sql")),
 ];
 
 /// Applies the migrations not applied yet.

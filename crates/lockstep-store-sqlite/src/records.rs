@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use lockstep_store::{
-    apply_planned_sync, PlannedSync, Record, RecordWrite, RecordWritten, StoreError, StoreResult, SyncPlanner,
-    SyncState, SyncStatus, Timestamp,
+    apply_planned_sync, ensure_current_integrations, PlannedSync, Record, RecordWrite, RecordWritten, StoreError,
+    StoreResult, SyncPlanner, SyncState, SyncStatus, Timestamp,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
@@ -19,11 +19,14 @@ pub fn write_records(
     conn: &mut Connection,
     tenant_id: i64,
     record_type: &str,
-    writes: Vec<RecordWrite>,
+    writes: &[RecordWrite],
     planner: &dyn SyncPlanner,
     now: Timestamp,
 ) -> StoreResult<(Vec<RecordWritten>, bool)> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_error)?;
+    if planner.integrations_version().is_some() {
+        ensure_current_integrations(planner, crate::tenants::integrations_version(&tx, tenant_id)?)?;
+    }
     let mut results = Vec::with_capacity(writes.len());
     let mut planned_work = false;
     for write in writes {
@@ -38,7 +41,7 @@ pub fn write_records(
         if let Some(expected) = write.expected_version {
             let found = live_version.unwrap_or(0);
             if found != expected {
-                return Err(StoreError::VersionConflict { external_id: write.external_id, expected, found });
+                return Err(StoreError::VersionConflict { external_id: write.external_id.clone(), expected, found });
             }
         }
         let plan = planner.plan(previous.as_ref(), write.fields.as_ref(), &states);
@@ -61,7 +64,7 @@ pub fn write_records(
             continue;
         }
         let created = live_version.is_none() && write.fields.is_some();
-        let stored = store_record(&tx, tenant_id, record_type, &write, previous.as_ref(), now)?;
+        let stored = store_record(&tx, tenant_id, record_type, write, previous.as_ref(), now)?;
         let mut states: BTreeMap<i64, SyncState> = states.into_iter().map(|s| (s.integration_id, s)).collect();
         let mut affected = Vec::with_capacity(plan.syncs.len());
         for sync in &plan.syncs {

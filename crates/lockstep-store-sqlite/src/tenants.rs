@@ -1,4 +1,6 @@
-//! Tenants, their admins, and their integrations.
+//! Tenants, their admins, and their integrations. Every change of an
+//! integration moves the tenant's `integrations_version` on in the same
+//! transaction (migration 0003).
 
 use lockstep_store::{Admin, Integration, NewAdmin, NewIntegration, StoreResult, Tenant, Timestamp};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
@@ -93,12 +95,17 @@ pub fn create_integration(
     new: NewIntegration,
     now: Timestamp,
 ) -> StoreResult<Integration> {
-    conn.query_row(
-        &format!("INSERT INTO integrations (tenant_id, name, record_type, spec, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5) RETURNING {INTEGRATION_COLUMNS}"),
-        params![tenant_id, new.name, new.record_type, new.spec.to_string(), ms(now)],
-        integration,
-    )
-    .map_err(db_error)
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_error)?;
+    let created = tx
+        .query_row(
+            &format!("INSERT INTO integrations (tenant_id, name, record_type, spec, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5) RETURNING {INTEGRATION_COLUMNS}"),
+            params![tenant_id, new.name, new.record_type, new.spec.to_string(), ms(now)],
+            integration,
+        )
+        .map_err(db_error)?;
+    bump_integrations_version(&tx, tenant_id)?;
+    tx.commit().map_err(db_error)?;
+    Ok(created)
 }
 
 pub fn get_integration(conn: &Connection, tenant_id: i64, integration_id: i64) -> StoreResult<Option<Integration>> {
@@ -122,13 +129,20 @@ pub fn update_integration(
     new: NewIntegration,
     now: Timestamp,
 ) -> StoreResult<Option<Integration>> {
-    conn.query_row(
-        &format!("UPDATE integrations SET name = ?3, record_type = ?4, spec = ?5, updated_at = ?6 WHERE tenant_id = ?1 AND id = ?2 RETURNING {INTEGRATION_COLUMNS}"),
-        params![tenant_id, integration_id, new.name, new.record_type, new.spec.to_string(), ms(now)],
-        integration,
-    )
-    .optional()
-    .map_err(db_error)
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_error)?;
+    let updated = tx
+        .query_row(
+            &format!("UPDATE integrations SET name = ?3, record_type = ?4, spec = ?5, updated_at = ?6 WHERE tenant_id = ?1 AND id = ?2 RETURNING {INTEGRATION_COLUMNS}"),
+            params![tenant_id, integration_id, new.name, new.record_type, new.spec.to_string(), ms(now)],
+            integration,
+        )
+        .optional()
+        .map_err(db_error)?;
+    if updated.is_some() {
+        bump_integrations_version(&tx, tenant_id)?;
+    }
+    tx.commit().map_err(db_error)?;
+    Ok(updated)
 }
 
 pub fn delete_integration(conn: &mut Connection, tenant_id: i64, integration_id: i64) -> StoreResult<bool> {
@@ -138,7 +152,22 @@ pub fn delete_integration(conn: &mut Connection, tenant_id: i64, integration_id:
         .map_err(db_error)?;
     if deleted > 0 {
         tx.execute("DELETE FROM sync_states WHERE integration_id = ?1", [integration_id]).map_err(db_error)?;
+        bump_integrations_version(&tx, tenant_id)?;
     }
     tx.commit().map_err(db_error)?;
     Ok(deleted > 0)
+}
+
+fn bump_integrations_version(conn: &Connection, tenant_id: i64) -> StoreResult<()> {
+    conn.execute("UPDATE tenants SET integrations_version = integrations_version + 1 WHERE id = ?1", [tenant_id])
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// The tenant's integrations version (0 when the tenant does not exist).
+pub fn integrations_version(conn: &Connection, tenant_id: i64) -> StoreResult<i64> {
+    conn.prepare_cached("SELECT integrations_version FROM tenants WHERE id = ?1")
+        .and_then(|mut stmt| stmt.query_row([tenant_id], |row| row.get::<_, i64>(0)).optional())
+        .map(Option::unwrap_or_default)
+        .map_err(db_error)
 }

@@ -72,6 +72,7 @@ macro_rules! conformance_tests {
             an_integration_name_is_unique_within_a_tenant,
             another_tenants_integration_is_absent,
             deleting_an_integration_removes_its_sync_states,
+            every_integration_change_moves_the_integrations_version,
             // records
             a_new_record_is_created_at_version_1,
             a_changed_record_gets_the_next_version,
@@ -89,6 +90,7 @@ macro_rules! conformance_tests {
             records_and_states_of_one_tenant_are_invisible_to_another,
             list_records_pages_by_id_after_the_cursor,
             concurrent_writers_of_the_same_new_records_serialize,
+            a_write_planned_with_changed_integrations_stores_nothing,
             // claims
             a_claim_makes_the_state_syncing_under_a_lease,
             claiming_takes_only_due_pending_states_and_expired_leases,

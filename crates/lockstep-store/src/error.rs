@@ -19,6 +19,16 @@ pub enum StoreError {
         /// The version the store holds (0 when the record does not exist).
         found: i64,
     },
+    /// The write was planned with integrations that have changed since
+    /// (see [`crate::SyncPlanner::integrations_version`]); nothing was
+    /// stored. The caller plans again with the integrations as they are.
+    #[error("the tenant's integrations changed (version {planned} planned, {current} current)")]
+    IntegrationsChanged {
+        /// The version the planner was made with.
+        planned: i64,
+        /// The version the store holds.
+        current: i64,
+    },
     /// The database could not be reached or answered with an error.
     #[error("database error: {0}")]
     Database(String),

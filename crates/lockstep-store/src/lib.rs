@@ -24,4 +24,4 @@ pub mod conformance;
 pub use error::{StoreError, StoreResult};
 pub use planned::apply_planned_sync;
 pub use rows::*;
-pub use store::{Store, SyncPlanner};
+pub use store::{ensure_current_integrations, Store, SyncPlanner};

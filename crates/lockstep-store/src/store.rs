@@ -18,6 +18,24 @@ pub trait SyncPlanner: Send + Sync {
     /// deleted one is passed with `deleted_at` set), `next` the fields to
     /// store (`None` to delete) and `states` the record's sync states.
     fn plan(&self, previous: Option<&Record>, next: Option<&Value>, states: &[SyncState]) -> PlannedWrite;
+
+    /// The version of the tenant's integrations this planner decides with
+    /// ([`Store::integrations_version`]), when it holds them from an earlier
+    /// read. The write then stores nothing and answers
+    /// [`StoreError::IntegrationsChanged`](crate::StoreError::IntegrationsChanged)
+    /// if the version has moved on. `None`: no check.
+    fn integrations_version(&self) -> Option<i64> {
+        None
+    }
+}
+
+/// Refuses a write whose planner holds integrations older than `current`
+/// (the tenant's integrations version, read in the write's transaction).
+pub fn ensure_current_integrations(planner: &dyn SyncPlanner, current: i64) -> StoreResult<()> {
+    match planner.integrations_version() {
+        Some(planned) if planned != current => Err(crate::StoreError::IntegrationsChanged { planned, current }),
+        _ => Ok(()),
+    }
 }
 
 /// The storage seam. Every method is scoped by tenant where a tenant's data
@@ -66,11 +84,20 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<Integration>>;
     /// Deletes the integration and its sync states; false when absent.
     async fn delete_integration(&self, tenant_id: i64, integration_id: i64) -> StoreResult<bool>;
+    /// The version of a tenant's integrations: every create, update and
+    /// delete of one of them moves it on, in the same transaction. Lets a
+    /// caller keep the integrations in memory between writes and still
+    /// never plan a write with ones that have changed (0 for a tenant that
+    /// never had any, or does not exist).
+    async fn integrations_version(&self, tenant_id: i64) -> StoreResult<i64>;
 
     // ---- records ------------------------------------------------------
 
     /// Writes a batch of records of one type and the sync states they imply,
     /// all in one transaction: all of it is stored, or none of it.
+    ///
+    /// When the planner names an integrations version that is no longer
+    /// current, nothing is stored (`IntegrationsChanged`).
     ///
     /// For each write, in order, the store reads the previous record and its
     /// sync states (locking them against concurrent writers and claims), asks
@@ -82,7 +109,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         tenant_id: i64,
         record_type: &str,
-        writes: Vec<RecordWrite>,
+        writes: &[RecordWrite],
         planner: &dyn SyncPlanner,
         now: Timestamp,
     ) -> StoreResult<Vec<RecordWritten>>;

@@ -14,7 +14,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::connectors::outbound::{AddressGuard, OutboundClient};
 use crate::engine::group_commit::GroupCommit;
+use crate::engine::integrations_cache::IntegrationsCache;
 use crate::engine::write_sync::WriteSyncWorker;
+use crate::http::admin_cache::AdminCache;
 use crate::http::metrics::Metrics;
 
 /// What every request handler and worker shares. Cheap to clone.
@@ -27,6 +29,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The queues of writes waiting to share a transaction.
     pub group_commit: Arc<GroupCommit>,
+    /// The integrations record writes are planned with.
+    pub integrations: Arc<IntegrationsCache>,
+    /// The admins of recently seen bearer tokens.
+    pub admins: Arc<AdminCache>,
 }
 
 /// A built Lockstep: store open and migrated, ready to run.
@@ -55,6 +61,8 @@ impl App {
             outbound,
             metrics: Arc::new(Metrics::new()),
             group_commit: Arc::new(GroupCommit::default()),
+            integrations: Arc::new(IntegrationsCache::default()),
+            admins: Arc::new(AdminCache::default()),
         };
         Ok(Self { state })
     }

@@ -181,3 +181,36 @@ async fn a_non_numeric_integration_id_is_a_400_problem() {
     let acme = server.tenant("acme").await;
     server.get("/v1/integrations/abc", &acme.token).await.problem(400);
 }
+
+/// Each process keeps the integrations that writes are planned with in
+/// memory. A change made through another process on the same database must
+/// still apply to the very next write here, in both directions.
+async fn an_integration_changed_through_another_process_applies_to_the_next_write(backend: Backend) {
+    let here = TestApp::start(backend).await;
+    let database_url = here.database_url.clone();
+    let there = TestApp::start_with(backend, move |config| config.database_url = database_url).await;
+    let acme = here.tenant("acme").await;
+    let okta = here.integration(&acme.token, scim_integration("Okta", json!({"email": "userName"}))).await;
+    here.put_employee(&acme.token, "e-1", json!({"email": "ada@acme.test", "title": "Engineer"})).await;
+
+    // Another process adds an integration that syncs the title.
+    let workday = there.integration(&acme.token, scim_integration("Workday", json!({"title": "title"}))).await;
+    let written = here.put_employee(&acme.token, "e-1", json!({"email": "ada@acme.test", "title": "Lead"})).await;
+    let synced_by: Vec<i64> = written["sync"]["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["integration_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(synced_by, vec![okta, workday], "{written}");
+    assert_eq!(here.status(&acme.token, "e-1", workday).await, "sync_pending");
+    assert_eq!(written["sync"]["fields"]["title"], json!([workday]));
+
+    // And deletes it again: the next write here plans without it.
+    let deleted = there.delete(&format!("/v1/integrations/{workday}"), &acme.token).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let written = here.put_employee(&acme.token, "e-1", json!({"email": "ada@acme.test", "title": "Director"})).await;
+    assert_eq!(written["sync"]["fields"].get("title"), None, "{written}");
+    assert_eq!(here.status(&acme.token, "e-1", workday).await, serde_json::Value::Null);
+}
+both_backends!(an_integration_changed_through_another_process_applies_to_the_next_write);

@@ -108,8 +108,8 @@ pub async fn concurrent_writers_of_the_same_new_records_serialize(store: Arc<dyn
         let planner = TestPlanner::pending(&[okta], at(1), at(100));
         let mut written = Vec::new();
         for round in 0..3 {
-            let batch = keys.iter().map(|k| put(k, json!({ "by": by, "round": round }))).collect();
-            let result = store.write_records(acme.id, EMPLOYEE, batch, &planner, at(1)).await;
+            let batch: Vec<_> = keys.iter().map(|k| put(k, json!({ "by": by, "round": round }))).collect();
+            let result = store.write_records(acme.id, EMPLOYEE, &batch, &planner, at(1)).await;
             written.extend(result.expect("a concurrent batch must not fail"));
         }
         written

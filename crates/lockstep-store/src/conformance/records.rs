@@ -110,7 +110,7 @@ pub async fn a_version_conflict_stores_nothing_of_the_batch(store: Arc<dyn Store
         put_expecting("c", json!({"n": 1}), 0),
         put_expecting("b", json!({"n": 3}), 5),
     ];
-    let result = store.write_records(acme.id, EMPLOYEE, batch, &planner, at(2)).await;
+    let result = store.write_records(acme.id, EMPLOYEE, &batch, &planner, at(2)).await;
     match result {
         Err(StoreError::VersionConflict { external_id, expected, found }) => {
             assert_eq!((external_id.as_str(), expected, found), ("b", 5, 2))
@@ -135,7 +135,7 @@ pub async fn a_deleted_record_counts_as_version_0(store: Arc<dyn Store>) {
     let planner = TestPlanner::quiet();
     write_one(&store, acme.id, put("e1", json!({"n": 1})), &planner, at(1)).await;
     write_one(&store, acme.id, delete("e1"), &planner, at(2)).await;
-    let stale = store.write_records(acme.id, EMPLOYEE, vec![put_expecting("e1", json!({}), 2)], &planner, at(3)).await;
+    let stale = store.write_records(acme.id, EMPLOYEE, &[put_expecting("e1", json!({}), 2)], &planner, at(3)).await;
     assert!(matches!(stale, Err(StoreError::VersionConflict { found: 0, .. })), "got {stale:?}");
     let revived = write_one(&store, acme.id, put_expecting("e1", json!({"n": 4}), 0), &planner, at(3)).await;
     assert_eq!(revived.version, 3);
@@ -226,7 +226,7 @@ pub async fn list_records_pages_by_id_after_the_cursor(store: Arc<dyn Store>) {
     let batch = ["c", "a", "e", "b", "d", "gone"].iter().map(|id| put(id, json!({ "id": id }))).collect();
     write(&store, acme.id, batch, &planner, at(1)).await;
     write(&store, acme.id, vec![delete("gone")], &planner, at(2)).await;
-    store.write_records(acme.id, "contractor", vec![put("x", json!({}))], &planner, at(2)).await.unwrap();
+    store.write_records(acme.id, "contractor", &[put("x", json!({}))], &planner, at(2)).await.unwrap();
 
     let mut seen = Vec::new();
     let mut cursor = None;
@@ -245,4 +245,35 @@ pub async fn list_records_pages_by_id_after_the_cursor(store: Arc<dyn Store>) {
     names.sort();
     assert_eq!(names, vec!["a", "b", "c", "d", "e"]);
     assert!(seen.iter().all(|r| r.record_type == EMPLOYEE && r.deleted_at.is_none()));
+}
+
+pub async fn a_write_planned_with_changed_integrations_stores_nothing(store: Arc<dyn Store>) {
+    let (acme, _) = tenant(&store, "acme").await;
+    let okta = integration(&store, acme.id, "Okta").await;
+    let known = store.integrations_version(acme.id).await.unwrap();
+    let existing = write_one(&store, acme.id, put("e1", json!({"n": 1})), &TestPlanner::quiet(), at(1)).await;
+    integration(&store, acme.id, "Workday").await;
+
+    // One write, and a batch large enough for a store's bulk path.
+    let stale = TestPlanner::pending(&[okta], at(2), at(100)).with_integrations_version(known);
+    let one = vec![put("e1", json!({"n": 2}))];
+    let many: Vec<_> = (0..100).map(|n| put(&format!("b{n:03}"), json!({"n": n}))).collect();
+    for batch in [one, many] {
+        match store.write_records(acme.id, EMPLOYEE, &batch, &stale, at(2)).await {
+            Err(StoreError::IntegrationsChanged { planned, current }) => {
+                assert_eq!(planned, known);
+                assert!(current > known);
+            }
+            other => panic!("expected IntegrationsChanged, got {other:?}"),
+        }
+    }
+    assert_eq!(store.get_record(acme.id, EMPLOYEE, "e1").await.unwrap(), Some(existing.clone()));
+    assert_eq!(store.get_record(acme.id, EMPLOYEE, "b000").await.unwrap(), None);
+    assert_eq!(states(&store, acme.id, existing.id).await, vec![]);
+
+    // Planned with the current version, the write goes through.
+    let current = store.integrations_version(acme.id).await.unwrap();
+    let fresh = TestPlanner::pending(&[okta], at(3), at(100)).with_integrations_version(current);
+    let written = write(&store, acme.id, vec![put("e1", json!({"n": 2}))], &fresh, at(3)).await;
+    assert_eq!(written[0].record.version, 2);
 }

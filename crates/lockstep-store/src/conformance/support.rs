@@ -76,7 +76,7 @@ pub async fn write(
     planner: &TestPlanner,
     now: Timestamp,
 ) -> Vec<RecordWritten> {
-    let written = store.write_records(tenant_id, EMPLOYEE, writes, planner, now).await.expect("write_records");
+    let written = store.write_records(tenant_id, EMPLOYEE, &writes, planner, now).await.expect("write_records");
     let mut last = std::collections::BTreeMap::new();
     for w in &written {
         last.insert(w.record.id, &w.states);
@@ -161,6 +161,7 @@ pub struct TestPlanner {
     now: Timestamp,
     due_at: Timestamp,
     even_without_changes: bool,
+    integrations_version: Option<i64>,
     calls: Mutex<Vec<PlannerCall>>,
 }
 
@@ -175,6 +176,7 @@ impl TestPlanner {
             now,
             due_at,
             even_without_changes: false,
+            integrations_version: None,
             calls: Mutex::new(Vec::new()),
         }
     }
@@ -188,6 +190,12 @@ impl TestPlanner {
     /// store must not act on, since a no-op write stores nothing.
     pub fn even_without_changes(mut self) -> Self {
         self.even_without_changes = true;
+        self
+    }
+
+    /// Plans as if with the tenant's integrations at `version`.
+    pub fn with_integrations_version(mut self, version: i64) -> Self {
+        self.integrations_version = Some(version);
         self
     }
 
@@ -239,6 +247,10 @@ impl SyncPlanner for TestPlanner {
             })
             .collect();
         PlannedWrite { changed_fields, syncs }
+    }
+
+    fn integrations_version(&self) -> Option<i64> {
+        self.integrations_version
     }
 }
 

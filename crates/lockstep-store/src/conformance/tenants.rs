@@ -115,6 +115,35 @@ pub async fn integrations_are_created_read_listed_updated_and_deleted(store: Arc
     assert_eq!(missing, None);
 }
 
+pub async fn every_integration_change_moves_the_integrations_version(store: Arc<dyn Store>) {
+    let (acme, _) = tenant(&store, "acme").await;
+    let (globex, _) = tenant(&store, "globex").await;
+    let version = |tenant_id: i64| {
+        let store = store.clone();
+        async move { store.integrations_version(tenant_id).await.unwrap() }
+    };
+    let start = version(acme.id).await;
+
+    let okta = store.create_integration(acme.id, new_integration("Okta"), at(1)).await.unwrap();
+    let created = version(acme.id).await;
+    assert!(created > start, "a create moves the version on");
+    store.update_integration(acme.id, okta.id, new_integration("Okta EU"), at(2)).await.unwrap();
+    let updated = version(acme.id).await;
+    assert!(updated > created, "an update moves the version on");
+    assert!(store.delete_integration(acme.id, okta.id).await.unwrap());
+    let deleted = version(acme.id).await;
+    assert!(deleted > updated, "a delete moves the version on");
+
+    // What changes nothing moves nothing.
+    assert!(!store.delete_integration(acme.id, okta.id).await.unwrap());
+    assert_eq!(store.update_integration(acme.id, okta.id, new_integration("X"), at(3)).await.unwrap(), None);
+    integration(&store, acme.id, "Workday").await;
+    let taken = store.create_integration(acme.id, new_integration("Workday"), at(4)).await;
+    assert!(matches!(taken, Err(StoreError::Conflict(_))), "got {taken:?}");
+    assert_eq!(version(acme.id).await, deleted + 1, "only the one create since");
+    assert_eq!(version(globex.id).await, 0, "another tenant's version stays");
+}
+
 pub async fn an_integration_name_is_unique_within_a_tenant(store: Arc<dyn Store>) {
     let (acme, _) = tenant(&store, "acme").await;
     let (globex, _) = tenant(&store, "globex").await;

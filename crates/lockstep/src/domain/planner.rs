@@ -21,6 +21,9 @@ use super::integration::IntegrationRules;
 pub struct RecordPlanner<'a> {
     pub now: DateTime<Utc>,
     pub integrations: &'a [IntegrationRules],
+    /// The tenant's integrations version they were read under, so the store
+    /// refuses the write if they have changed since (`None`: no check).
+    pub integrations_version: Option<i64>,
 }
 
 impl SyncPlanner for RecordPlanner<'_> {
@@ -41,6 +44,10 @@ impl SyncPlanner for RecordPlanner<'_> {
             })
             .collect();
         PlannedWrite { changed_fields, syncs }
+    }
+
+    fn integrations_version(&self) -> Option<i64> {
+        self.integrations_version
     }
 }
 
@@ -141,7 +148,7 @@ mod tests {
     #[test]
     fn only_integrations_whose_fields_changed_become_pending() {
         let integrations = two_integrations();
-        let planner = RecordPlanner { now: t0(), integrations: &integrations };
+        let planner = RecordPlanner { now: t0(), integrations: &integrations, integrations_version: None };
         let before = record(json!({"email": "a@x", "department": "Eng", "active": true}));
         let states = [state(1, SyncStatus::Synced, None), state(2, SyncStatus::Synced, None)];
         let plan =
@@ -156,7 +163,7 @@ mod tests {
     #[test]
     fn unmapped_change_plans_nothing() {
         let integrations = two_integrations();
-        let planner = RecordPlanner { now: t0(), integrations: &integrations };
+        let planner = RecordPlanner { now: t0(), integrations: &integrations, integrations_version: None };
         let before = record(json!({"email": "a@x", "salary": 1, "active": true}));
         let plan = planner.plan(Some(&before), Some(&json!({"email": "a@x", "salary": 2, "active": true})), &[]);
         assert_eq!(plan.changed_fields, ["salary"]);
@@ -168,13 +175,18 @@ mod tests {
         let integrations = two_integrations();
         let before = record(json!({"email": "a@x"}));
         let pending = [state(1, SyncStatus::Pending, Some(t0()))];
-        let later = RecordPlanner { now: t0() + Duration::minutes(4), integrations: &integrations };
+        let later =
+            RecordPlanner { now: t0() + Duration::minutes(4), integrations: &integrations, integrations_version: None };
         let plan = later.plan(Some(&before), Some(&json!({"email": "b@x"})), &pending);
         assert_eq!(
             plan.syncs,
             [PlannedSync::Pending { integration_id: 1, due_at: t0() + Duration::minutes(9), pending_since: t0() }]
         );
-        let much_later = RecordPlanner { now: t0() + Duration::minutes(13), integrations: &integrations };
+        let much_later = RecordPlanner {
+            now: t0() + Duration::minutes(13),
+            integrations: &integrations,
+            integrations_version: None,
+        };
         let plan = much_later.plan(Some(&before), Some(&json!({"email": "c@x"})), &pending);
         assert_eq!(
             plan.syncs,
@@ -185,7 +197,7 @@ mod tests {
     #[test]
     fn change_during_syncing_is_remembered() {
         let integrations = two_integrations();
-        let planner = RecordPlanner { now: t0(), integrations: &integrations };
+        let planner = RecordPlanner { now: t0(), integrations: &integrations, integrations_version: None };
         let before = record(json!({"email": "a@x"}));
         let plan = planner.plan(Some(&before), Some(&json!({"email": "b@x"})), &[state(1, SyncStatus::Syncing, None)]);
         assert_eq!(plan.syncs, [PlannedSync::ChangedDuringSync { integration_id: 1 }]);
@@ -194,7 +206,7 @@ mod tests {
     #[test]
     fn eligibility_flips_schedule_a_push_or_a_deactivation() {
         let integrations = two_integrations();
-        let planner = RecordPlanner { now: t0(), integrations: &integrations };
+        let planner = RecordPlanner { now: t0(), integrations: &integrations, integrations_version: None };
         let inactive = record(json!({"email": "a@x", "active": false}));
         let plan = planner.plan(Some(&inactive), Some(&json!({"email": "a@x", "active": true})), &[]);
         assert_eq!(plan.syncs.iter().map(PlannedSync::integration_id).collect::<Vec<_>>(), [2]);
@@ -208,7 +220,7 @@ mod tests {
     #[test]
     fn deleting_deactivates_everywhere_it_was_synced() {
         let integrations = two_integrations();
-        let planner = RecordPlanner { now: t0(), integrations: &integrations };
+        let planner = RecordPlanner { now: t0(), integrations: &integrations, integrations_version: None };
         let active = record(json!({"email": "a@x", "active": true}));
         let plan = planner.plan(Some(&active), None, &[state(1, SyncStatus::Synced, None)]);
         assert_eq!(plan.syncs.iter().map(PlannedSync::integration_id).collect::<Vec<_>>(), [1]);
@@ -217,7 +229,7 @@ mod tests {
     #[test]
     fn a_new_record_is_pending_where_eligible() {
         let integrations = two_integrations();
-        let planner = RecordPlanner { now: t0(), integrations: &integrations };
+        let planner = RecordPlanner { now: t0(), integrations: &integrations, integrations_version: None };
         let plan = planner.plan(None, Some(&json!({"email": "a@x", "active": false})), &[]);
         assert_eq!(plan.syncs.iter().map(PlannedSync::integration_id).collect::<Vec<_>>(), [1]);
         assert_eq!(plan.changed_fields, ["active", "email"]);

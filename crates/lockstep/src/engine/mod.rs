@@ -3,11 +3,13 @@
 //! - [`records`] writes records and the sync states they imply (one
 //!   transaction, planned by [`crate::domain::planner`]) and builds a
 //!   record's sync view; [`group_commit`] lets concurrent small writes
-//!   share one transaction.
+//!   share one transaction; [`integrations_cache`] keeps the integrations
+//!   writes are planned with.
 //! - [`write_sync`] is the worker that claims due syncs and pushes them
 //!   through connectors.
 
 pub mod connectors;
 pub mod group_commit;
+pub mod integrations_cache;
 pub mod records;
 pub mod write_sync;

@@ -79,13 +79,34 @@ pub(crate) async fn commit_now(
     record_type: &str,
     writes: Vec<RecordWrite>,
 ) -> Result<Committed, StoreError> {
-    let integrations = Arc::new(integrations_for(state, tenant_id, record_type).await?);
-    let planner = RecordPlanner { now: state.clock.now(), integrations: &integrations };
-    let written = state.store.write_records(tenant_id, record_type, writes, &planner, planner.now).await?;
-    state.metrics.record_writes.inc_by(written.len() as u64);
-    state.metrics.write_transactions.inc();
-    Ok(Committed { written, integrations })
+    // The integrations come from memory; a write planned with ones that have
+    // changed since is refused whole by the store, and planned again with
+    // what it reads then (see `integrations_cache`). A tenant whose
+    // integrations change faster than a write commits is refused in the end.
+    let mut attempt = 1;
+    loop {
+        let held = state.integrations.get(state, tenant_id, record_type).await?;
+        let now = state.clock.now();
+        let planner = RecordPlanner { now, integrations: &held.rules, integrations_version: Some(held.version) };
+        match state.store.write_records(tenant_id, record_type, &writes, &planner, now).await {
+            Ok(written) => {
+                state.metrics.record_writes.inc_by(written.len() as u64);
+                state.metrics.write_transactions.inc();
+                return Ok(Committed { written, integrations: held.rules });
+            }
+            Err(StoreError::IntegrationsChanged { .. }) if attempt < PLAN_ATTEMPTS => {
+                tracing::debug!(tenant_id, attempt, "the tenant's integrations changed; planning the write again");
+                state.integrations.forget(tenant_id);
+                attempt += 1;
+            }
+            Err(error) => return Err(error),
+        }
+    }
 }
+
+/// How often a write is planned before a change of the integrations under
+/// it is reported instead.
+const PLAN_ATTEMPTS: u32 = 3;
 
 /// A record's sync state in one integration, as the record page shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]

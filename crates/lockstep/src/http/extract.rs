@@ -193,7 +193,16 @@ impl FromRequestParts<AppState> for AuthAdmin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers).ok_or_else(ApiError::missing_token)?;
-        let admin = state.store.admin_by_token_hash(&tokens::hash(token)).await?.ok_or_else(ApiError::bad_token)?;
+        let hash = tokens::hash(token);
+        let now = std::time::Instant::now();
+        let admin = match state.admins.get(&hash, now) {
+            Some(admin) => admin,
+            None => {
+                let admin = state.store.admin_by_token_hash(&hash).await?.ok_or_else(ApiError::bad_token)?;
+                state.admins.insert(hash, admin.clone(), now);
+                admin
+            }
+        };
         Ok(AuthAdmin { admin_id: admin.id, tenant_id: admin.tenant_id, admin })
     }
 }

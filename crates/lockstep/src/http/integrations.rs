@@ -178,6 +178,7 @@ pub async fn create_integration(
     let name = input.name.clone();
     let stored =
         state.store.create_integration(caller.tenant_id, input, state.clock.now()).await.map_err(name_taken(&name))?;
+    state.integrations.forget(caller.tenant_id);
     tracing::info!(tenant_id = caller.tenant_id, integration_id = stored.id, "integration created");
     Ok((StatusCode::CREATED, axum::Json(IntegrationView::from_stored(stored)?)))
 }
@@ -244,6 +245,7 @@ pub async fn patch_integration(
         .await
         .map_err(name_taken(&name))?
         .ok_or_else(|| not_found(id))?;
+    state.integrations.forget(caller.tenant_id);
     Ok(axum::Json(IntegrationView::from_stored(updated)?))
 }
 
@@ -260,6 +262,7 @@ pub async fn delete_integration(
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
     if state.store.delete_integration(caller.tenant_id, id).await? {
+        state.integrations.forget(caller.tenant_id);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(id))

@@ -4,7 +4,8 @@
 //! One file per resource ([`tenants`], [`admins`], [`integrations`],
 //! [`records`]); [`extract`] and [`problem`] hold what every handler shares:
 //! extractors that reject bad input as RFC 9457 problem documents, and the
-//! error type that renders them. This file is the route table and the
+//! error type that renders them; [`admin_cache`] holds the admins of recent
+//! bearer tokens for the extractors. This file is the route table and the
 //! middleware every request passes:
 //!
 //! - the body limit (`body_limit_bytes`), enforced by the body extractors
@@ -14,6 +15,7 @@
 //! - request metrics, labelled by the matched route template (never the raw
 //!   path, which would make one time series per record id).
 
+pub mod admin_cache;
 pub mod admins;
 pub mod extract;
 pub mod health;

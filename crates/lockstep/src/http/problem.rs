@@ -240,6 +240,11 @@ impl From<StoreError> for ApiError {
             StoreError::VersionConflict { external_id, expected, found } => ApiError::Conflict(format!(
                 "record `{external_id}` changed meanwhile: expected version {expected}, found {found}; read it again and retry"
             )),
+            StoreError::IntegrationsChanged { .. } => ApiError::Conflict(
+                "the tenant's integrations kept changing while the write was planned; nothing was stored, \
+                 send it again"
+                    .into(),
+            ),
             StoreError::Database(_) | StoreError::Corrupt(_) => ApiError::Internal(error.to_string()),
         }
     }
