@@ -11,7 +11,7 @@ use crate::{
     StoreResult, SyncFinish, SyncState, SyncStatus, Tenant, Timestamp,
 };
 
-/// Decides, inside a record write's transaction, what the write means for
+/// Decides, between a record write's read and its store, what the write means for
 /// each integration. Implemented by the app's domain logic; pure, no I/O.
 pub trait SyncPlanner: Send + Sync {
     /// `previous` is the stored record (`None` when it never existed; a
@@ -100,7 +100,8 @@ pub trait Store: Send + Sync + 'static {
     /// current, nothing is stored (`IntegrationsChanged`).
     ///
     /// For each write, in order, the store reads the previous record and its
-    /// sync states (locking them against concurrent writers and claims), asks
+    /// sync states (locked against concurrent writers and claims, or checked
+    /// unchanged when the changes are stored and read again if not), asks
     /// the planner, stores the record (version + 1, unless the planner found
     /// no change) and applies the planned syncs. A later write of the same
     /// `external_id` in the batch sees the earlier one as its previous.

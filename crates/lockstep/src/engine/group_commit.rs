@@ -2,7 +2,7 @@
 //! share one store transaction.
 //!
 //! Why: a transaction has a fixed price whatever it holds: on PostgreSQL
-//! eight round trips and a WAL flush, on SQLite an fsync under the one
+//! round trips and a WAL flush, on SQLite an fsync under the one
 //! writer. A platform that writes employees one request at a time from many
 //! workers pays that price per record; here it pays it once per group.
 //!
