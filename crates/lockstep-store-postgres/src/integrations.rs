@@ -7,6 +7,7 @@
 
 use lockstep_store::{Integration, NewIntegration, StoreResult, Timestamp};
 use sqlx::postgres::PgRow;
+use sqlx::PgConnection;
 use sqlx::Row;
 
 use crate::{corrupt, db_error, ms, PgStore};
@@ -135,11 +136,17 @@ impl PgStore {
     }
 
     pub(crate) async fn select_integrations_version(&self, tenant_id: i64) -> StoreResult<i64> {
-        let version: Option<i64> = sqlx::query_scalar("SELECT integrations_version FROM tenants WHERE id = $1")
-            .bind(tenant_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)?;
-        Ok(version.unwrap_or(0))
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        integrations_version(&mut conn, tenant_id).await
     }
+}
+
+/// The tenant's integrations version (0 when the tenant does not exist).
+pub(crate) async fn integrations_version(conn: &mut PgConnection, tenant_id: i64) -> StoreResult<i64> {
+    let version: Option<i64> = sqlx::query_scalar("SELECT integrations_version FROM tenants WHERE id = $1")
+        .bind(tenant_id)
+        .fetch_optional(conn)
+        .await
+        .map_err(db_error)?;
+    Ok(version.unwrap_or(0))
 }

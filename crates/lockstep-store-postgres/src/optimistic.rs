@@ -23,28 +23,24 @@
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
-use lockstep_store::{ensure_current_integrations, RecordWrite, RecordWritten, StoreResult, SyncPlanner, Timestamp};
+use lockstep_store::{ensure_current_integrations, RecordWritten, StoreResult};
 use sqlx::Row;
 
-use crate::records::{record_from_row, RECORD_COLUMNS, RECORD_COLUMNS_R};
+use crate::records::{record_from_row, Batch, RECORD_COLUMNS, RECORD_COLUMNS_R};
 use crate::slots::{self, Slot};
 use crate::sync_states::{state_from_row, STATE_COLUMNS};
 use crate::write_changes::{self, is_stale_read};
 use crate::{corrupt, db_error, PgStore};
 
 impl PgStore {
-    /// Writes the batch (keys sorted and distinct) without holding locks
+    /// Writes the batch without holding locks
     /// while it plans. `None` when a row it read changed before it stored:
     /// nothing was stored.
     pub(crate) async fn write_optimistically(
         &self,
-        tenant_id: i64,
-        record_type: &str,
-        keys: &[&str],
-        writes: &[RecordWrite],
-        planner: &dyn SyncPlanner,
-        now: Timestamp,
+        batch: &Batch<'_>,
     ) -> StoreResult<Option<(Vec<RecordWritten>, bool)>> {
+        let Batch { tenant_id, record_type, ref keys, writes, planner, now } = *batch;
         // One row per (key, state); one row with no record and a fresh id
         // per missing key (CASE evaluates `nextval` only there).
         //

@@ -57,6 +57,7 @@ use lockstep_store::{
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 
+use crate::integrations::integrations_version;
 use crate::slots::{self, Slot};
 use crate::sync_states::{state_from_row, STATE_COLUMNS};
 use crate::write_changes;
@@ -98,21 +99,17 @@ impl PgStore {
         if writes.is_empty() {
             return Ok(Vec::new());
         }
-        let now = ms(now);
         let mut keys: Vec<&str> = writes.iter().map(|w| w.external_id.as_str()).collect();
         keys.sort_unstable();
         keys.dedup();
+        let batch = Batch { tenant_id, record_type, keys, writes, planner, now: ms(now) };
 
-        let optimistic = if keys.len() <= OPTIMISTIC_MAX_KEYS {
-            self.write_optimistically(tenant_id, record_type, &keys, writes, planner, now).await?
-        } else {
-            None
-        };
-        let written = match optimistic {
+        let optimistic =
+            if batch.keys.len() <= OPTIMISTIC_MAX_KEYS { self.write_optimistically(&batch).await? } else { None };
+        let (results, planned_pending) = match optimistic {
             Some(written) => written,
-            None => self.write_locked(tenant_id, record_type, &keys, writes, planner, now).await?,
+            None => self.write_locked(&batch).await?,
         };
-        let (results, planned_pending) = written;
         if planned_pending {
             self.signal.notify_waiters();
         }
@@ -121,15 +118,8 @@ impl PgStore {
 
     /// The locking path (see the module docs). Returns the results and
     /// whether a sync became pending.
-    async fn write_locked(
-        &self,
-        tenant_id: i64,
-        record_type: &str,
-        keys: &[&str],
-        writes: &[RecordWrite],
-        planner: &dyn SyncPlanner,
-        now: Timestamp,
-    ) -> StoreResult<(Vec<RecordWritten>, bool)> {
+    async fn write_locked(&self, batch: &Batch<'_>) -> StoreResult<(Vec<RecordWritten>, bool)> {
+        let Batch { tenant_id, record_type, ref keys, writes, planner, now } = *batch;
         // Deadlocks between concurrent writers of the same new keys are
         // possible in the lock phase (see the module docs); PostgreSQL aborts
         // one of them, which starts over. Nothing was written before.
@@ -146,12 +136,7 @@ impl PgStore {
             }
         };
         if planner.integrations_version().is_some() {
-            let current: Option<i64> = sqlx::query_scalar("SELECT integrations_version FROM tenants WHERE id = $1")
-                .bind(tenant_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_error)?;
-            ensure_current_integrations(planner, current.unwrap_or(0))?;
+            ensure_current_integrations(planner, integrations_version(&mut tx, tenant_id).await?)?;
         }
         let mut slots = HashMap::with_capacity(rows.len());
         let mut by_id = HashMap::with_capacity(rows.len());
@@ -230,6 +215,19 @@ impl PgStore {
         .map_err(db_error)?;
         rows.iter().map(|row| record_from_row(row, "")).collect::<Result<_, _>>().map_err(corrupt)
     }
+}
+
+/// A batch on its way to the store: the writes, their distinct keys in
+/// order, and what plans them.
+pub(crate) struct Batch<'a> {
+    pub tenant_id: i64,
+    pub record_type: &'a str,
+    /// The writes' `external_id`s, sorted and distinct.
+    pub keys: Vec<&'a str>,
+    pub writes: &'a [RecordWrite],
+    pub planner: &'a dyn SyncPlanner,
+    /// Truncated to the millisecond, as stored.
+    pub now: Timestamp,
 }
 
 /// The largest batch (in distinct keys) that tries the read-then-write path
