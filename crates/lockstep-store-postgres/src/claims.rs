@@ -9,7 +9,7 @@
 
 use lockstep_store::{ClaimedSync, StoreResult, SyncFinish, SyncOutcome, Timestamp};
 
-use crate::records::{record_from_row, RECORD_COLUMNS_R};
+use crate::records::{record_from_row, NAMES_R, RECORD_COLUMNS_R};
 use crate::sync_states::{errors_json, state_from_row};
 use sqlx::Row;
 
@@ -101,7 +101,7 @@ impl PgStore {
             }
             claimed.push(ClaimedSync {
                 state: state_from_row(row)?,
-                record: record_from_row(row, "r_").map_err(corrupt)?,
+                record: record_from_row(row, &NAMES_R).map_err(corrupt)?,
             });
         }
         Ok((claimed, deferred))

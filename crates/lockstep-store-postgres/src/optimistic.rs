@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use lockstep_store::{ensure_current_integrations, RecordWritten, StoreResult};
 use sqlx::Row;
 
-use crate::records::{record_from_row, Batch, RECORD_COLUMNS, RECORD_COLUMNS_R};
+use crate::records::{record_from_row, Batch, NAMES_R, RECORD_COLUMNS, RECORD_COLUMNS_R};
 use crate::slots::{self, Slot};
 use crate::sync_states::{state_from_row, STATE_COLUMNS};
 use crate::write_changes::{self, is_stale_read};
@@ -87,7 +87,7 @@ impl PgStore {
                 Entry::Vacant(slot) => {
                     let read = match row.try_get::<Option<i64>, _>("new_id").map_err(corrupt)? {
                         Some(id) => Slot::read(Slot::placeholder(id, tenant_id, record_type, slot.key(), now), true),
-                        None => Slot::read(record_from_row(row, "r_").map_err(corrupt)?, false),
+                        None => Slot::read(record_from_row(row, &NAMES_R).map_err(corrupt)?, false),
                     };
                     slot.insert(read)
                 }

@@ -44,6 +44,9 @@ struct Args {
     batch: usize,
     #[arg(long, default_value_t = 4)]
     connections: usize,
+    /// Run the three batch phases only (to profile them on their own).
+    #[arg(long)]
+    batches_only: bool,
     // `cargo bench` passes `--bench`; accept and ignore it.
     #[arg(long, hide = true)]
     bench: bool,
@@ -230,28 +233,25 @@ async fn main() -> anyhow::Result<()> {
         run_phase(&client, &url, &token, &args, "relevant update (3 debounces each)", ("v2", 1)).await,
         run_phase(&client, &url, &token, &args, "irrelevant update (no state)", ("v2", 2)).await,
     ];
-    let singles = args.records.min(5_000);
-    let single = run_singles(&client, &base, &token, singles).await;
-    let concurrent_count = args.records.min(20_000);
-    let concurrent = run_concurrent_singles(&client, &base, &token, concurrent_count, 32).await;
+    let mut rows: Vec<(Phase, usize, f64)> =
+        phases.into_iter().zip([3.0, 3.0, 0.0]).map(|(p, s)| (p, args.records, s)).collect();
+    if !args.batches_only {
+        let singles = args.records.min(5_000);
+        rows.push((run_singles(&client, &base, &token, singles).await, singles, 3.0));
+        let concurrent = args.records.min(20_000);
+        rows.push((run_concurrent_singles(&client, &base, &token, concurrent, 32).await, concurrent, 3.0));
+    }
     println!(
         "\nbackend={} records={} batch={} connections={}",
         args.backend, args.records, args.batch, args.connections
     );
     println!("| phase | records/s | sync-state writes/s | p50 | p99 |");
     println!("|---|---:|---:|---:|---:|");
-    let rows = [
-        (&phases[0], args.records, 3.0),
-        (&phases[1], args.records, 3.0),
-        (&phases[2], args.records, 0.0),
-        (&single, singles, 3.0),
-        (&concurrent, concurrent_count, 3.0),
-    ];
-    for (phase, count, states) in rows {
+    for (phase, count, states) in &rows {
         let mut sorted = phase.latencies.clone();
         sorted.sort();
         let pct = |p: f64| sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3;
-        let rate = count as f64 / phase.seconds;
+        let rate = *count as f64 / phase.seconds;
         println!("| {} | {:.0} | {:.0} | {:.1} ms | {:.1} ms |", phase.name, rate, rate * states, pct(0.5), pct(0.99));
     }
     shutdown.cancel();

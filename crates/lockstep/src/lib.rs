@@ -8,6 +8,7 @@
 //! Nothing but the store holds state, so any number of processes can share
 //! one PostgreSQL.
 
+mod allocator;
 pub mod app;
 pub mod cli;
 pub mod clock;
