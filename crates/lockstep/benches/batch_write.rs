@@ -68,22 +68,28 @@ fn employee(n: usize, (email_version, salary): (&str, u32)) -> Value {
     })
 }
 
+/// One relevant `PUT` of employee `n` (its email marked `email_version`);
+/// answers how long the API took.
+async fn put_single(client: &reqwest::Client, base: &str, token: &str, n: usize, email_version: &str) -> Duration {
+    let fields = employee(n, (email_version, 1))["fields"].clone();
+    let sent = Instant::now();
+    let response = client
+        .put(format!("{base}/v1/records/employee/emp-{n:07}"))
+        .bearer_auth(token)
+        .json(&fields)
+        .send()
+        .await
+        .expect("the API answers");
+    assert!(response.status().is_success(), "PUT failed: {}", response.status());
+    sent.elapsed()
+}
+
 /// Relevant single-record PUTs, strictly one after another.
 async fn run_singles(client: &reqwest::Client, base: &str, token: &str, count: usize) -> Phase {
     let started = Instant::now();
     let mut latencies = Vec::with_capacity(count);
     for n in 0..count {
-        let fields = employee(n, ("single", 1))["fields"].clone();
-        let sent = Instant::now();
-        let response = client
-            .put(format!("{base}/v1/records/employee/emp-{n:07}"))
-            .bearer_auth(token)
-            .json(&fields)
-            .send()
-            .await
-            .expect("the API answers");
-        assert!(response.status().is_success(), "PUT failed: {}", response.status());
-        latencies.push(sent.elapsed());
+        latencies.push(put_single(client, base, token, n, "single").await);
     }
     Phase { name: "one at a time (single PUT, 3 debounces)", seconds: started.elapsed().as_secs_f64(), latencies }
 }
@@ -108,17 +114,7 @@ async fn run_concurrent_singles(
                 if n >= count {
                     return latencies;
                 }
-                let fields = employee(n, ("concurrent", 1))["fields"].clone();
-                let sent = Instant::now();
-                let response = client
-                    .put(format!("{base}/v1/records/employee/emp-{n:07}"))
-                    .bearer_auth(&token)
-                    .json(&fields)
-                    .send()
-                    .await
-                    .expect("the API answers");
-                assert!(response.status().is_success(), "PUT failed: {}", response.status());
-                latencies.push(sent.elapsed());
+                latencies.push(put_single(&client, &base, &token, n, "concurrent").await);
             }
         }));
     }
