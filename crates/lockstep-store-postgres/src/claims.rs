@@ -47,6 +47,15 @@ impl PgStore {
     /// future. `MATERIALIZED` keeps the locking subquery from being inlined
     /// (and run more than once). The outer `LEFT JOIN` returns one row even
     /// when nothing is claimed, to carry the deferred count.
+    ///
+    /// The record is locked too (`FOR SHARE`), because a locked batch
+    /// debounces by writing only the record row (migration 0007, slots.rs):
+    /// a locked row is read as last committed, so a debounce that committed
+    /// after this statement began still defers the state, and a batch that
+    /// comes later waits for this claim and then finds the state `syncing`
+    /// (and owes it the change). `SKIP LOCKED` on both: a claim never waits,
+    /// so it never waits in a cycle with a batch (records, then states). The
+    /// claimed record is the one locked here, as last committed.
     async fn claim_step(
         &self,
         now: Timestamp,
@@ -55,16 +64,22 @@ impl PgStore {
     ) -> StoreResult<(Vec<ClaimedSync>, i64)> {
         let rows = sqlx::query(&format!(
             "WITH woken AS MATERIALIZED (
-                 SELECT record_id, integration_id, due_at <= $1 AS due FROM sync_states
-                 WHERE status IN ('sync_pending', 'syncing') AND wake_at <= $1
-                 ORDER BY wake_at
+                 SELECT s.record_id AS w_record_id, s.integration_id AS w_integration_id,
+                     lockstep_due_at(s.status, s.due_at, r.debounce, s.integration_id) AS w_due_at,
+                     {RECORD_COLUMNS_R}
+                 FROM sync_states AS s
+                 JOIN records AS r ON r.id = s.record_id
+                 WHERE s.status IN ('sync_pending', 'syncing') AND s.wake_at <= $1
+                 ORDER BY s.wake_at
                  LIMIT $3
-                 FOR UPDATE SKIP LOCKED
+                 FOR UPDATE OF s SKIP LOCKED
+                 FOR SHARE OF r SKIP LOCKED
              ), deferred AS (
-                 UPDATE sync_states AS s SET wake_at = s.due_at
-                 FROM woken
-                 WHERE NOT woken.due
-                   AND s.record_id = woken.record_id AND s.integration_id = woken.integration_id
+                 -- Debounced since queued: due later, and wakes then.
+                 UPDATE sync_states AS s SET due_at = w.w_due_at, wake_at = w.w_due_at
+                 FROM woken AS w
+                 WHERE w.w_due_at > $1
+                   AND s.record_id = w.w_record_id AND s.integration_id = w.w_integration_id
                  RETURNING 1
              ), claimed AS (
                  UPDATE sync_states AS s
@@ -73,15 +88,14 @@ impl PgStore {
                      -- From pending the sync starts fresh; a reclaimed sync
                      -- still owes the change that arrived during it.
                      changed_during_sync = (s.status = 'syncing' AND s.changed_during_sync)
-                 FROM woken
-                 WHERE woken.due
-                   AND s.record_id = woken.record_id AND s.integration_id = woken.integration_id
-                 RETURNING s.*
+                 FROM woken AS w
+                 WHERE w.w_due_at <= $1
+                   AND s.record_id = w.w_record_id AND s.integration_id = w.w_integration_id
+                 RETURNING s.*, w.*
              )
-             SELECT d.deferred, c.*,
-                 {RECORD_COLUMNS_R}
+             SELECT d.deferred, c.*
              FROM (SELECT count(*) AS deferred FROM deferred) AS d
-             LEFT JOIN (claimed AS c JOIN records AS r ON r.id = c.record_id) ON TRUE"
+             LEFT JOIN claimed AS c ON TRUE"
         ))
         .bind(ms(now))
         .bind(ms(lease_until))

@@ -31,6 +31,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tokio::sync::Notify;
 
 mod claims;
+mod debounce;
 mod integrations;
 mod optimistic;
 mod records;

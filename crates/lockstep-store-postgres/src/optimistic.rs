@@ -26,9 +26,10 @@ use std::collections::HashMap;
 use lockstep_store::{ensure_current_integrations, RecordWritten, StoreResult};
 use sqlx::Row;
 
+use crate::debounce::{self, Debounce};
 use crate::records::{record_from_row, Batch, NAMES_R, RECORD_COLUMNS, RECORD_COLUMNS_R};
 use crate::slots::{self, Slot};
-use crate::sync_states::{state_from_row, STATE_COLUMNS};
+use crate::sync_states::{state_columns_of, state_from_row, STATE_COLUMNS};
 use crate::write_changes::{self, is_stale_read};
 use crate::{corrupt, db_error, PgStore};
 
@@ -57,21 +58,20 @@ impl PgStore {
         // plans every call afresh (0.12 ms, more than the read itself); a
         // scalar key gets its generic plan after a few calls.
         let keys_from = if keys.len() == 1 { "(SELECT $3::text) AS k (key)" } else { "UNNEST($3::text[]) AS k (key)" };
-        let s_columns: Vec<String> = STATE_COLUMNS.split(", ").map(|c| format!("s.{c}")).collect();
         let statement = format!(
-            "SELECT k.key, {RECORD_COLUMNS_R}, {s_columns},
+            "SELECT k.key, {RECORD_COLUMNS_R}, r.debounce AS r_debounce, {s_columns},
                  CASE WHEN r.id IS NULL THEN nextval('records_id_seq') END AS new_id,
                  (SELECT integrations_version FROM tenants WHERE id = $1) AS integrations_version
              FROM {keys_from}
              LEFT JOIN LATERAL (
-                 SELECT {RECORD_COLUMNS} FROM records
+                 SELECT {RECORD_COLUMNS}, debounce FROM records
                  WHERE tenant_id = $1 AND record_type = $2 AND external_id = k.key
                  LIMIT 1
              ) AS r ON TRUE
              LEFT JOIN LATERAL (
                  SELECT {STATE_COLUMNS} FROM sync_states WHERE record_id = r.id OFFSET 0
              ) AS s ON TRUE",
-            s_columns = s_columns.join(", "),
+            s_columns = state_columns_of("s"),
         );
         let query = sqlx::query(&statement).bind(tenant_id).bind(record_type);
         let query = match keys.as_slice() {
@@ -93,8 +93,16 @@ impl PgStore {
                 Entry::Occupied(slot) => slot.into_mut(),
                 Entry::Vacant(slot) => {
                     let read = match row.try_get::<Option<i64>, _>("new_id").map_err(corrupt)? {
-                        Some(id) => Slot::read(Slot::placeholder(id, tenant_id, record_type, slot.key(), now), true),
-                        None => Slot::read(record_from_row(row, &NAMES_R).map_err(corrupt)?, false),
+                        Some(id) => Slot::read(
+                            Slot::placeholder(id, tenant_id, record_type, slot.key(), now),
+                            true,
+                            Debounce::new(),
+                        ),
+                        None => Slot::read(
+                            record_from_row(row, &NAMES_R).map_err(corrupt)?,
+                            false,
+                            debounce::from_json(&row.try_get("r_debounce").map_err(corrupt)?)?,
+                        ),
                     };
                     slot.insert(read)
                 }
@@ -104,7 +112,8 @@ impl PgStore {
             }
         }
 
-        let (results, planned_pending) = slots::plan_batch(&mut slots, writes, planner, now)?;
+        // No locks held: every change of a state goes into its row (slots.rs).
+        let (results, planned_pending) = slots::plan_batch(&mut slots, writes, planner, now, false)?;
         let changes = slots::changes(&slots, planned_pending, true);
         let mut conn = self.pool.acquire().await.map_err(db_error)?;
         match write_changes::store(&mut conn, &changes).await {

@@ -45,9 +45,12 @@
 //! Not always: a key can be missing for one batch (step 2) and already
 //! locked by another that found it (step 1), each then waiting for a key the
 //! other holds. PostgreSQL detects that and aborts one; as nothing is written
-//! before the locks are held, that batch simply starts over. Claims lock sync
-//! states only (and skip locked ones), so a write (records, then states)
-//! never waits in a cycle with a claimer.
+//! before the locks are held, that batch simply starts over. Claims lock
+//! states and their records but skip rows locked by others and never wait,
+//! so a write (records, then states) never waits in a cycle with a claimer.
+//!
+//! On this path a debounce (a pending state whose due time only moves later)
+//! is stored in the record row, not the state row: see slots.rs.
 
 use std::collections::{HashMap, HashSet};
 
@@ -57,6 +60,7 @@ use lockstep_store::{
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 
+use crate::debounce;
 use crate::integrations::integrations_version;
 use crate::slots::{self, Slot};
 use crate::sync_states::{state_from_row, STATE_COLUMNS};
@@ -161,9 +165,10 @@ impl PgStore {
         let mut by_id = HashMap::with_capacity(rows.len());
         for row in &rows {
             let record = record_from_row(row, &NAMES).map_err(corrupt)?;
+            let debounce = debounce::from_json(&row.try_get("debounce").map_err(corrupt)?)?;
             by_id.insert(record.id, record.external_id.clone());
             // A placeholder is a row (version 0) that the write updates.
-            slots.insert(record.external_id.clone(), Slot::read(record, false));
+            slots.insert(record.external_id.clone(), Slot::read(record, false, debounce));
         }
 
         // Placeholders (new records) have no states yet.
@@ -185,7 +190,7 @@ impl PgStore {
             slots.get_mut(&by_id[&state.record_id]).expect("locked above").read_state(state);
         }
 
-        let (results, planned_pending) = slots::plan_batch(&mut slots, writes, planner, now)?;
+        let (results, planned_pending) = slots::plan_batch(&mut slots, writes, planner, now, true)?;
         // The rows are locked: the records left alone cannot change.
         let changes = slots::changes(&slots, planned_pending, false);
         write_changes::store(&mut tx, &changes).await.map_err(db_error)?;
@@ -311,7 +316,7 @@ async fn lock_existing(
     sqlx::query(&format!(
         "SELECT r.* FROM UNNEST($3::text[]) AS k (key)
          CROSS JOIN LATERAL (
-             SELECT {RECORD_COLUMNS} FROM records
+             SELECT {RECORD_COLUMNS}, debounce FROM records
              WHERE tenant_id = $1 AND record_type = $2 AND external_id = k.key
              FOR UPDATE
          ) AS r"

@@ -2,6 +2,16 @@
 //! each key's record and sync states as the earlier writes of the batch
 //! left them, what the planner decided, and what changed since the rows were
 //! read, which is what `write_changes` stores and checks.
+//!
+//! **Debounce in the record row.** On the locking path a relevant change of
+//! a state that was pending already and stays so (the debounce: only its
+//! due time moves) is stored in the record's `debounce` column, which the
+//! write stores anyway, instead of in the state row (migration 0007). That
+//! is safe only while the state is locked: a claim cannot take it between
+//! the read and the commit, and a claim that comes after sees the new due
+//! time (claims.rs locks the record too). The read-then-write path holds no
+//! locks, so it stores every change of a state in the state row, where its
+//! check catches a claim in between.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -10,6 +20,7 @@ use lockstep_store::{
     SyncState, SyncStatus, Timestamp,
 };
 
+use crate::debounce::{self, Debounce};
 use crate::write_changes::Changes;
 
 /// A sync state as it was read: the columns that every change by a claim, a
@@ -43,11 +54,15 @@ pub(crate) struct Slot {
     /// The states that existed when read, as they were then.
     pub read_states: BTreeMap<i64, ReadState>,
     pub states_changed: Vec<i64>,
+    /// The record's debounced due times: as read, then as this batch moved them.
+    pub debounce: Debounce,
+    pub debounce_changed: bool,
 }
 
 impl Slot {
-    /// A key whose record (and states) were read as `record`.
-    pub fn read(record: Record, insert: bool) -> Slot {
+    /// A key whose record (and states) were read as `record`, with its
+    /// debounce column.
+    pub fn read(record: Record, insert: bool, debounce: Debounce) -> Slot {
         Slot {
             read_version: record.version,
             record,
@@ -56,13 +71,16 @@ impl Slot {
             states: BTreeMap::new(),
             read_states: BTreeMap::new(),
             states_changed: Vec::new(),
+            debounce,
+            debounce_changed: false,
         }
     }
 
-    /// Adds a state of the record as it was read.
+    /// Adds a state of the record as it was stored. The write checks it as
+    /// stored; the planner sees it with its due time (`debounce::effective`).
     pub fn read_state(&mut self, state: SyncState) {
         self.read_states.insert(state.integration_id, ReadState::of(&state));
-        self.states.insert(state.integration_id, state);
+        self.states.insert(state.integration_id, debounce::effective(state, &self.debounce));
     }
 
     /// A placeholder for a key with no record: version 0, no fields.
@@ -86,13 +104,15 @@ impl Slot {
 }
 
 /// Plans every write of the batch, in order, against `slots` (by
-/// `external_id`; every key of the batch has one). Returns the results and
-/// whether a sync became pending.
+/// `external_id`; every key of the batch has one). With `locked`, the
+/// batch holds its rows locked and debounces in the record row (see the
+/// module docs). Returns the results and whether a sync became pending.
 pub(crate) fn plan_batch(
     slots: &mut HashMap<String, Slot>,
     writes: &[RecordWrite],
     planner: &dyn SyncPlanner,
     now: Timestamp,
+    locked: bool,
 ) -> StoreResult<(Vec<RecordWritten>, bool)> {
     let mut planned_pending = false;
     let mut results = Vec::with_capacity(writes.len());
@@ -100,7 +120,7 @@ pub(crate) fn plan_batch(
         let slot = slots
             .get_mut(&write.external_id)
             .ok_or_else(|| StoreError::Corrupt(format!("record {} was not read", write.external_id)))?;
-        let (written, pending) = apply(slot, write, planner, now)?;
+        let (written, pending) = apply(slot, write, planner, now, locked)?;
         planned_pending |= pending;
         results.push(written);
     }
@@ -115,7 +135,11 @@ pub(crate) fn changes(slots: &HashMap<String, Slot>, signal_work: bool, check_un
     for slot in slots.values() {
         match (slot.record_changed, slot.insert) {
             (true, true) => changes.inserted_records.push(&slot.record),
-            (true, false) => changes.updated_records.push((&slot.record, slot.read_version)),
+            (true, false) => changes.updated_records.push((
+                &slot.record,
+                slot.read_version,
+                slot.debounce_changed.then_some(&slot.debounce),
+            )),
             (false, _) if check_unchanged => changes.unchanged_records.push((slot.record.id, slot.read_version)),
             (false, _) => {}
         }
@@ -137,6 +161,7 @@ fn apply(
     write: &RecordWrite,
     planner: &dyn SyncPlanner,
     now: Timestamp,
+    locked: bool,
 ) -> StoreResult<(RecordWritten, bool)> {
     let previous = slot.previous();
     let live_version = previous.filter(|r| r.deleted_at.is_none()).map_or(0, |r| r.version);
@@ -187,14 +212,31 @@ fn apply(
     let mut affected = Vec::with_capacity(plan.syncs.len());
     for sync in &plan.syncs {
         let integration_id = sync.integration_id();
+        let before = slot.states.get(&integration_id).map(|s| (Debounced::of(s), s.due_at, s.updated_at));
         if !apply_planned_sync(&mut slot.states, record, sync, now) {
             continue;
         }
         pending |= matches!(sync, PlannedSync::Pending { .. });
-        if !slot.states_changed.contains(&integration_id) {
-            slot.states_changed.push(integration_id);
-        }
         affected.push(integration_id);
+        let state = slot.states.get_mut(&integration_id).expect("a planned sync leaves its state");
+        match (before, state.due_at) {
+            // Only later: the record's entry can only move a due time later.
+            (Some((before, due_before, updated_at)), Some(due_at))
+                if locked && before.is_pending() && before == Debounced::of(state) && Some(due_at) >= due_before =>
+            {
+                slot.debounce_changed |= slot.debounce.insert(integration_id, due_at) != Some(due_at);
+                // The row is not written: the answer shows it as a later read will.
+                state.updated_at = updated_at;
+            }
+            _ => {
+                // The state row holds the due time now; an entry would
+                // hold it later than planned.
+                slot.debounce_changed |= slot.debounce.remove(&integration_id).is_some();
+                if !slot.states_changed.contains(&integration_id) {
+                    slot.states_changed.push(integration_id);
+                }
+            }
+        }
     }
     let written = RecordWritten {
         record: record.clone(),
@@ -204,4 +246,30 @@ fn apply(
         states: slot.states.values().cloned().collect(),
     };
     Ok((written, pending))
+}
+
+/// What a debounce leaves as it was: a state whose status, quiet period,
+/// attempts and owed change are all unchanged by a write was only moved
+/// later, and its new due time can live in the record row.
+#[derive(PartialEq)]
+struct Debounced {
+    status: SyncStatus,
+    pending_since: Option<Timestamp>,
+    attempts: i32,
+    changed_during_sync: bool,
+}
+
+impl Debounced {
+    fn of(state: &SyncState) -> Debounced {
+        Debounced {
+            status: state.status,
+            pending_since: state.pending_since,
+            attempts: state.attempts,
+            changed_during_sync: state.changed_during_sync,
+        }
+    }
+
+    fn is_pending(&self) -> bool {
+        self.status == SyncStatus::Pending
+    }
 }

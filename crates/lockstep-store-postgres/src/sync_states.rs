@@ -9,10 +9,16 @@ use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 
+use crate::debounce;
 use crate::{corrupt, db_error, ms, signal, PgStore};
 
 pub(crate) const STATE_COLUMNS: &str = "record_id, integration_id, tenant_id, status, due_at, \
      pending_since, claim, attempts, changed_during_sync, last_synced_at, errors, remote_id, updated_at";
+
+/// [`STATE_COLUMNS`] of the table named `alias` in a join.
+pub(crate) fn state_columns_of(alias: &str) -> String {
+    STATE_COLUMNS.split(", ").map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ")
+}
 
 pub(crate) fn state_from_row(row: &PgRow) -> StoreResult<SyncState> {
     let status: String = row.try_get("status").map_err(corrupt)?;
@@ -41,18 +47,27 @@ pub(crate) fn errors_json(errors: &[SyncError]) -> StoreResult<Value> {
 }
 
 impl PgStore {
+    /// The states of `record_ids`, each with its due time as the scheduler
+    /// sees it (its record's debounce column taken into account).
     pub(crate) async fn select_sync_states(&self, tenant_id: i64, record_ids: &[i64]) -> StoreResult<Vec<SyncState>> {
         let rows = sqlx::query(&format!(
-            "SELECT {STATE_COLUMNS} FROM sync_states
-             WHERE tenant_id = $1 AND record_id = ANY($2)
-             ORDER BY record_id, integration_id"
+            "SELECT {s_columns}, r.debounce FROM sync_states AS s
+             JOIN records AS r ON r.id = s.record_id
+             WHERE s.tenant_id = $1 AND s.record_id = ANY($2)
+             ORDER BY s.record_id, s.integration_id",
+            s_columns = state_columns_of("s"),
         ))
         .bind(tenant_id)
         .bind(record_ids)
         .fetch_all(&self.pool)
         .await
         .map_err(db_error)?;
-        rows.iter().map(state_from_row).collect()
+        rows.iter()
+            .map(|row| {
+                let debounce = debounce::from_json(&row.try_get("debounce").map_err(corrupt)?)?;
+                Ok(debounce::effective(state_from_row(row)?, &debounce))
+            })
+            .collect()
     }
 
     /// `retry_failed`. The trait passes no "now", so the new quiet period

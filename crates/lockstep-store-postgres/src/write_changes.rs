@@ -26,6 +26,7 @@ use lockstep_store::{Record, StoreResult, SyncState, Timestamp};
 use serde_json::Value;
 use sqlx::PgConnection;
 
+use crate::debounce::{self, Debounce};
 use crate::signal;
 use crate::slots::ReadState;
 use crate::sync_states::{errors_json, STATE_COLUMNS};
@@ -39,8 +40,8 @@ pub(crate) struct Changes<'a> {
     /// Records whose key had no row: inserted with their id.
     pub inserted_records: Vec<&'a Record>,
     /// Records whose fields, version or deletion changed, each with the
-    /// version it was read at.
-    pub updated_records: Vec<(&'a Record, i64)>,
+    /// version it was read at and, if the write moved it, its debounce column.
+    pub updated_records: Vec<(&'a Record, i64, Option<&'a Debounce>)>,
     /// Records read and left alone, (id, version as read): checked, not written.
     pub unchanged_records: Vec<(i64, i64)>,
     /// States the record did not have.
@@ -97,9 +98,10 @@ pub(crate) async fn store(conn: &mut PgConnection, changes: &Changes<'_>) -> Res
                  $6::bigint[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[])
          ), updated_records AS (
              UPDATE records AS r
-             SET fields = u.fields, version = u.version, updated_at = u.updated_at, deleted_at = u.deleted_at
+             SET fields = u.fields, version = u.version, updated_at = u.updated_at, deleted_at = u.deleted_at,
+                 debounce = COALESCE(u.debounce, r.debounce)
              FROM UNNEST($10::bigint[], $11::jsonb[], $12::bigint[], $13::timestamptz[], $14::timestamptz[],
-                 $15::bigint[]) AS u (id, fields, version, updated_at, deleted_at, read_version)
+                 $15::bigint[], $43::jsonb[]) AS u (id, fields, version, updated_at, deleted_at, read_version, debounce)
              WHERE r.id = u.id AND r.version = u.read_version
              RETURNING r.id
          ), unchanged_records AS MATERIALIZED (
@@ -150,12 +152,12 @@ pub(crate) async fn store(conn: &mut PgConnection, changes: &Changes<'_>) -> Res
         .bind(inserted.iter().map(|r| r.updated_at).collect::<Vec<Timestamp>>())
         .bind(inserted.iter().map(|r| r.deleted_at).collect::<Vec<Option<Timestamp>>>())
         // Updated records: the columns a write changes, and the version read.
-        .bind(updated.iter().map(|(r, _)| r.id).collect::<Vec<i64>>())
-        .bind(updated.iter().map(|(r, _)| &r.fields).collect::<Vec<&Value>>())
-        .bind(updated.iter().map(|(r, _)| r.version).collect::<Vec<i64>>())
-        .bind(updated.iter().map(|(r, _)| r.updated_at).collect::<Vec<Timestamp>>())
-        .bind(updated.iter().map(|(r, _)| r.deleted_at).collect::<Vec<Option<Timestamp>>>())
-        .bind(updated.iter().map(|(_, read)| *read).collect::<Vec<i64>>())
+        .bind(updated.iter().map(|(r, _, _)| r.id).collect::<Vec<i64>>())
+        .bind(updated.iter().map(|(r, _, _)| &r.fields).collect::<Vec<&Value>>())
+        .bind(updated.iter().map(|(r, _, _)| r.version).collect::<Vec<i64>>())
+        .bind(updated.iter().map(|(r, _, _)| r.updated_at).collect::<Vec<Timestamp>>())
+        .bind(updated.iter().map(|(r, _, _)| r.deleted_at).collect::<Vec<Option<Timestamp>>>())
+        .bind(updated.iter().map(|(_, read, _)| *read).collect::<Vec<i64>>())
         // Unchanged records: id and version read.
         .bind(unchanged.iter().map(|(id, _)| *id).collect::<Vec<i64>>())
         .bind(unchanged.iter().map(|(_, read)| *read).collect::<Vec<i64>>())
@@ -187,6 +189,8 @@ pub(crate) async fn store(conn: &mut PgConnection, changes: &Changes<'_>) -> Res
         .bind(changed.iter().map(|(_, read)| read.claim).collect::<Vec<i64>>())
         .bind(changed.iter().map(|(_, read)| read.due_at).collect::<Vec<Option<Timestamp>>>())
         .bind(changes.signal_work)
+        // Updated records' debounce columns.
+        .bind(updated.iter().map(|(_, _, d)| d.map(debounce::to_json)).collect::<Vec<Option<Value>>>())
         .execute(conn)
         .await?;
     Ok(())

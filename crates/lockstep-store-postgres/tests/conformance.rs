@@ -102,6 +102,7 @@ async fn a_write_signals_work_to_other_processes_on_the_same_database() {
 /// between the read and the store, from another store on the same database
 /// (another process), and check that the write is then stored as if it had
 /// come after that change: nothing overwritten, nothing lost, nothing twice.
+/// A large batch, which holds its rows locked, is checked the same way.
 mod stale_reads {
     use std::future::Future;
     use std::pin::Pin;
@@ -224,6 +225,35 @@ mod stale_reads {
         assert_eq!(asked[1].previous.as_ref().map(|r| r.fields.clone()), Some(json!({ "n": 2 })));
         let state = &store.sync_states_for_records(tenant, &[stored.id]).await.unwrap()[0];
         assert_eq!((state.status, state.due_at), (SyncStatus::Pending, Some(at(302))));
+    }
+
+    /// A large batch holds its rows locked while it plans, and debounces in
+    /// the record row (slots.rs). A claim meanwhile skips those states
+    /// instead of taking them from under it; afterwards they wake at the old
+    /// due time, are found debounced, and are claimed at the new one.
+    #[tokio::test]
+    async fn a_claim_during_a_locked_batch_skips_its_states_and_sees_its_debounce() {
+        let (store, url, tenant, okta) = setup().await;
+        let batch =
+            |n: i64| -> Vec<RecordWrite> { (0..100).map(|i| put(&format!("e{i:03}"), json!({ "n": n }))).collect() };
+        let first = TestPlanner::pending(&[okta], at(0), at(10));
+        store.write_records(tenant, "employee", &batch(1), &first, at(0)).await.unwrap();
+
+        let claim: Interference = Box::new(|other| {
+            Box::pin(async move {
+                let claimed = other.claim_due_syncs(at(20), at(80), 1_000).await.unwrap();
+                assert_eq!(claimed, vec![], "the batch holds every due state");
+            })
+        });
+        let planner = interfering(TestPlanner::pending(&[okta], at(20), at(320)), &url, claim);
+        store.write_records(tenant, "employee", &batch(2), &planner, at(20)).await.unwrap();
+        assert_eq!(planner.inner.calls().len(), 100, "planned once: nothing changed under the locks");
+
+        assert_eq!(store.claim_due_syncs(at(20), at(80), 1_000).await.unwrap(), vec![], "debounced to 320");
+        assert_eq!(store.next_due_at().await.unwrap(), Some(at(320)));
+        let claimed = store.claim_due_syncs(at(320), at(380), 1_000).await.unwrap();
+        assert_eq!(claimed.len(), 100);
+        assert!(claimed.iter().all(|c| c.record.fields == json!({ "n": 2 })));
     }
 
     #[tokio::test]

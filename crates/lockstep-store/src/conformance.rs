@@ -38,6 +38,7 @@
 //! - `claim_due_syncs` takes the earliest due first.
 //! - `sync_status_counts` may leave out statuses with no state.
 
+mod batches;
 mod claims;
 mod finishes;
 mod planned_syncs;
@@ -45,6 +46,7 @@ mod records;
 mod support;
 mod tenants;
 
+pub use batches::*;
 pub use claims::*;
 pub use finishes::*;
 pub use planned_syncs::*;
@@ -101,6 +103,10 @@ macro_rules! conformance_tests {
             a_debounced_state_is_claimed_at_its_latest_due_time,
             a_state_moved_earlier_is_claimed_at_its_earlier_due_time,
             a_due_state_is_claimed_behind_more_debounced_states_than_the_limit,
+            // large batches
+            a_debounced_batch_is_claimed_at_its_latest_due_time,
+            a_batch_moving_due_times_earlier_is_claimed_at_the_earlier_time,
+            a_batch_during_a_sync_is_owed_to_the_running_sync,
             // finishes, retries, due times, counts
             a_synced_outcome_records_the_sync,
             a_failed_outcome_keeps_the_errors,
