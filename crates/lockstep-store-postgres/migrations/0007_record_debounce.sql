@@ -9,10 +9,12 @@
 -- epoch. A pending state's due time is the later of its own `due_at` and its
 -- record's entry (`lockstep_due_at`).
 --
--- An entry is never cleared. It stays correct because every quiet period
--- starts after the one before it ended: a state leaves sync_pending only by
--- a claim at or after its due time, so a later period's `due_at` is never
--- earlier than an entry left by an earlier one.
+-- Whatever stores a state's due time in its row removes the record's entry
+-- for it: a record write that moves a due time earlier or starts a quiet
+-- period (slots.rs), and a retry (sync_states.rs). Left in place are
+-- entries that a claim overtook, and those are no later than the claim: a
+-- state leaves sync_pending only when claimed at or after its due time, so
+-- a quiet period that starts later is due no earlier than such an entry.
 ALTER TABLE records ADD COLUMN debounce JSONB NOT NULL DEFAULT '{}';
 
 -- The due time of a sync state whose record is `debounce`: what the

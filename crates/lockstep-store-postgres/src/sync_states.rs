@@ -80,21 +80,38 @@ impl PgStore {
         due_at: Timestamp,
     ) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
+        // The record first, as a record write locks it (records.rs), so the
+        // two never wait for each other in a cycle.
+        sqlx::query("SELECT 1 FROM records WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
+            .bind(tenant_id)
+            .bind(record_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        // A new quiet period due at `due_at`: the record's debounce entry of
+        // an earlier one (migration 0007) must not hold it back.
         let moved = sqlx::query(
-            "UPDATE sync_states
-             SET status = 'sync_pending', due_at = $4, wake_at = $4, pending_since = $4, attempts = 0,
-                 changed_during_sync = FALSE, updated_at = $4
-             WHERE tenant_id = $1 AND record_id = $2 AND status = 'sync_failed'
-               AND ($3::bigint IS NULL OR integration_id = $3)",
+            "WITH moved AS (
+                 UPDATE sync_states
+                 SET status = 'sync_pending', due_at = $4, wake_at = $4, pending_since = $4, attempts = 0,
+                     changed_during_sync = FALSE, updated_at = $4
+                 WHERE tenant_id = $1 AND record_id = $2 AND status = 'sync_failed'
+                   AND ($3::bigint IS NULL OR integration_id = $3)
+                 RETURNING integration_id
+             ), cleared AS (
+                 UPDATE records SET debounce = debounce - ARRAY(SELECT integration_id::text FROM moved)
+                 WHERE tenant_id = $1 AND id = $2 AND EXISTS (SELECT 1 FROM moved)
+             )
+             SELECT count(*) FROM moved",
         )
         .bind(tenant_id)
         .bind(record_id)
         .bind(integration_id)
         .bind(ms(due_at))
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await
-        .map_err(db_error)?
-        .rows_affected();
+        .map_err(db_error)?;
+        let moved = u64::try_from(moved.try_get::<i64, _>(0).map_err(corrupt)?).unwrap_or(0);
         if moved > 0 {
             signal::notify_on_commit(&mut tx).await.map_err(db_error)?;
         }

@@ -107,6 +107,8 @@ macro_rules! conformance_tests {
             a_debounced_batch_is_claimed_at_its_latest_due_time,
             a_batch_moving_due_times_earlier_is_claimed_at_the_earlier_time,
             a_batch_during_a_sync_is_owed_to_the_running_sync,
+            a_retry_after_a_debounced_batch_is_due_at_the_retry_time,
+            a_single_write_after_a_debounced_batch_moves_the_due_time_either_way,
             // finishes, retries, due times, counts
             a_synced_outcome_records_the_sync,
             a_failed_outcome_keeps_the_errors,

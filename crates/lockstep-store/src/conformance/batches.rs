@@ -1,14 +1,15 @@
-//! Cases for large batches: the debounce, a due time moved earlier, and a
-//! change during a sync, each over more records than a store may write
-//! on its small-write path (PostgreSQL takes its locking path above 64
-//! keys, and debounces there in the record row).
+//! Cases for large batches: the debounce, a due time moved earlier, a
+//! change during a sync, a retry and single writes after a batch, each over
+//! more records than a store may write on its small-write path (PostgreSQL
+//! takes its locking path above 64 keys, and debounces there in the record
+//! row).
 
 use std::sync::Arc;
 
 use serde_json::json;
 
 use super::support::*;
-use crate::{RecordWrite, Store, SyncStatus};
+use crate::{RecordWrite, Store, SyncOutcome, SyncStatus};
 
 /// Enough keys for any store's large-batch path.
 const KEYS: usize = 100;
@@ -65,4 +66,47 @@ pub async fn a_batch_during_a_sync_is_owed_to_the_running_sync(store: Arc<dyn St
         assert!(state.changed_during_sync, "the change is owed to the sync that is running");
         assert_eq!(state.due_at, Some(at(50)), "the lease stands");
     }
+}
+
+pub async fn a_retry_after_a_debounced_batch_is_due_at_the_retry_time(store: Arc<dyn Store>) {
+    let (acme, _) = tenant(&store, "acme").await;
+    let okta = integration(&store, acme.id, "Okta").await;
+    write(&store, acme.id, batch(1), &TestPlanner::pending(&[okta], at(1), at(10)), at(1)).await;
+    write(&store, acme.id, batch(2), &TestPlanner::pending(&[okta], at(2), at(30)), at(2)).await;
+    let claimed = claim_all(&store, at(30), at(60)).await;
+    assert_eq!(claimed.len(), KEYS);
+    let failed = || SyncOutcome::Failed { errors: vec![error("email", "invalidValue", "taken")] };
+    let finishes = claimed.iter().map(|c| finish(&c.state, failed(), at(31))).collect();
+    assert!(store.finish_syncs(finishes).await.unwrap().iter().all(|done| *done));
+
+    // A retry due earlier than the last debounce (another process's clock,
+    // say) is due when asked, not when the old quiet period would have been.
+    let record = &claimed[0].record;
+    assert_eq!(store.retry_failed(acme.id, record.id, None, at(20)).await.unwrap(), 1);
+    assert_eq!(state(&store, acme.id, record.id, okta).await.due_at, Some(at(20)));
+    assert_eq!(claim_all(&store, at(20), at(50)).await.len(), 1);
+}
+
+pub async fn a_single_write_after_a_debounced_batch_moves_the_due_time_either_way(store: Arc<dyn Store>) {
+    let (acme, _) = tenant(&store, "acme").await;
+    let okta = integration(&store, acme.id, "Okta").await;
+    write(&store, acme.id, batch(1), &TestPlanner::pending(&[okta], at(1), at(10)), at(1)).await;
+    write(&store, acme.id, batch(2), &TestPlanner::pending(&[okta], at(2), at(30)), at(2)).await;
+    // A batch that repeats a key: each write sees the one before it.
+    let mut repeated = batch(3);
+    repeated.push(put("e000", json!({ "n": 4 })));
+    let written = write(&store, acme.id, repeated, &TestPlanner::pending(&[okta], at(3), at(40)), at(3)).await;
+    assert_eq!(written[KEYS].record.version, 4);
+
+    let later = TestPlanner::pending(&[okta], at(4), at(50));
+    let record = write_one(&store, acme.id, put("e000", json!({ "n": 5 })), &later, at(4)).await;
+    assert_eq!(state(&store, acme.id, record.id, okta).await.due_at, Some(at(50)));
+    let earlier = TestPlanner::pending(&[okta], at(5), at(15));
+    write_one(&store, acme.id, put("e001", json!({ "n": 5 })), &earlier, at(5)).await;
+
+    let claimed = claim_all(&store, at(15), at(75)).await;
+    assert_eq!(claimed.len(), 1, "only the record moved earlier is due at 15");
+    assert_eq!(claimed[0].record.external_id, "e001");
+    assert_eq!(claim_all(&store, at(40), at(75)).await.len(), KEYS - 2);
+    assert_eq!(claim_all(&store, at(50), at(75)).await.len(), 1);
 }
