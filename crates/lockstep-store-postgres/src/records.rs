@@ -16,55 +16,59 @@
 //! whatever the batch size (PERFORMANCE-NOTES: many rows per statement):
 //!
 //! 1. **Lock** the batch's records that exist: `SELECT … FOR UPDATE`, one
-//!    unique-index probe per key, in key order.
-//! 2. **Reserve** the keys that are missing (new records): one `INSERT …
-//!    SELECT FROM UNNEST … ON CONFLICT DO NOTHING` of placeholder rows
-//!    (version 0, empty fields), then lock those too. A batch of updates
-//!    skips this step.
-//! 3. **Lock** their sync states: `SELECT … FOR UPDATE`.
-//! 4. **Plan** in memory (slots.rs): each write, in order, sees the record
+//!    unique-index probe per key, in key order. A key with no record gets an
+//!    id from the records' sequence in the same statement.
+//! 2. **Lock** their sync states: `SELECT … FOR UPDATE`.
+//! 3. **Plan** in memory (slots.rs): each write, in order, sees the record
 //!    and states as the earlier writes of the batch left them, and the
 //!    planner decides.
-//! 5. **Store** the changed records, the new states and the changed ones,
-//!    and signal the workers, in one statement (`write_changes`).
+//! 4. **Store** the changed records (new ones inserted with their ids), the
+//!    new states and the changed ones, and signal the workers, in one
+//!    statement (`write_changes`).
 //!
-//! Why placeholders: `FOR UPDATE` cannot lock a row that does not exist yet,
-//! so two writers of the same brand-new key would both see "absent" and one
-//! would fail on the unique key. Inserting makes the unique index the lock:
-//! the second writer's insert waits for the first transaction, then does
-//! nothing, and its `SELECT … FOR UPDATE` (a new statement, so a fresh
-//! snapshot under READ COMMITTED) sees the committed record. Advisory locks
-//! would do too, but a batch of a thousand keys would take a thousand entries
-//! of the shared lock table; row locks take none. A placeholder never
-//! outlives its transaction: the first write of a new key always stores
-//! (it is a create or a tombstone, never a no-op), and on an error the
-//! transaction rolls back.
+//! **New keys.** `FOR UPDATE` cannot lock a row that does not exist yet, so
+//! two writers of the same brand-new key both see "absent" and plan a
+//! create. The unique index settles it: the second insert waits for the
+//! first transaction, then fails, and nothing of that batch is stored. It
+//! then starts over **reserving** its new keys first: an `INSERT … ON
+//! CONFLICT DO NOTHING` of placeholder rows (version 0, empty fields) that
+//! the final statement updates, locked like the others. Inserting makes the
+//! unique index the lock, so the second attempt cannot be overtaken: its
+//! insert waits for any other writer of the key, then does nothing, and the
+//! `SELECT … FOR UPDATE` after it (a new statement, so a fresh snapshot
+//! under READ COMMITTED) sees the committed record. Reserving costs every
+//! new record a second write, which is why only a batch that met a
+//! concurrent creator pays it. Advisory locks would do too, but a batch of
+//! a thousand keys would take a thousand entries of the shared lock table;
+//! row locks take none. A placeholder never outlives its transaction: the
+//! first write of a new key always stores (it is a create or a tombstone,
+//! never a no-op), and on an error the transaction rolls back.
 //!
 //! Deadlocks: every step takes its keys in `external_id` order, so two
 //! batches that share keys mostly wait for each other instead of crossing.
-//! Not always: a key can be missing for one batch (step 2) and already
-//! locked by another that found it (step 1), each then waiting for a key the
-//! other holds. PostgreSQL detects that and aborts one; as nothing is written
-//! before the locks are held, that batch simply starts over. Claims lock
-//! states and their records but skip rows locked by others and never wait,
-//! so a write (records, then states) never waits in a cycle with a claimer.
+//! Not always: a key can be new to one batch (its insert waits) and already
+//! locked by another that found it, each then waiting for a key the other
+//! holds. PostgreSQL detects that and aborts one; as nothing of it is
+//! stored, that batch simply starts over. Claims lock states and their
+//! records but skip rows locked by others and never wait, so a write
+//! (records, then states) never waits in a cycle with a claimer.
 //!
 //! On this path a debounce (a pending state whose due time only moves later)
 //! is stored in the record row, not the state row: see slots.rs.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use lockstep_store::{
-    ensure_current_integrations, Record, RecordWrite, RecordWritten, StoreResult, SyncPlanner, Timestamp,
+    ensure_current_integrations, Record, RecordWrite, RecordWritten, StoreError, StoreResult, SyncPlanner, Timestamp,
 };
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 
-use crate::debounce;
+use crate::debounce::{self, Debounce};
 use crate::integrations::integrations_version;
 use crate::slots::{self, Slot};
 use crate::sync_states::{state_from_row, STATE_COLUMNS};
-use crate::write_changes;
+use crate::write_changes::{self, is_stale_read};
 use crate::{corrupt, db_error, ms, PgStore};
 
 pub(crate) const RECORD_COLUMNS: &str =
@@ -142,6 +146,22 @@ impl PgStore {
     /// The locking path (see the module docs). Returns the results and
     /// whether a sync became pending.
     async fn write_locked(&self, batch: &Batch<'_>) -> StoreResult<(Vec<RecordWritten>, bool)> {
+        if let Some(written) = self.write_locked_as(batch, NewKeys::Insert).await? {
+            return Ok(written);
+        }
+        tracing::debug!("another writer created keys of a batch first; writing it again, reserving its new keys");
+        self.write_locked_as(batch, NewKeys::Reserve).await?.ok_or_else(|| {
+            StoreError::Corrupt("a record write was overtaken while it held every row it writes".to_owned())
+        })
+    }
+
+    /// One attempt of the locking path. `None` when, inserting new keys
+    /// directly, it met another writer of one of them: nothing was stored.
+    async fn write_locked_as(
+        &self,
+        batch: &Batch<'_>,
+        new_keys: NewKeys,
+    ) -> StoreResult<Option<(Vec<RecordWritten>, bool)>> {
         let Batch { tenant_id, record_type, ref keys, writes, planner, now } = *batch;
         // Deadlocks between concurrent writers of the same new keys are
         // possible in the lock phase (see the module docs); PostgreSQL aborts
@@ -149,7 +169,7 @@ impl PgStore {
         let mut attempt = 1;
         let (mut tx, rows) = loop {
             let mut tx = self.pool.begin().await.map_err(db_error)?;
-            match lock_records(&mut tx, tenant_id, record_type, keys, now).await {
+            match lock_records(&mut tx, tenant_id, record_type, keys, new_keys, now).await {
                 Ok(rows) => break (tx, rows),
                 Err(error) if is_deadlock(&error) && attempt < LOCK_ATTEMPTS => {
                     tracing::debug!(attempt, "a record write deadlocked while locking; starting over");
@@ -164,14 +184,23 @@ impl PgStore {
         let mut slots = HashMap::with_capacity(rows.len());
         let mut by_id = HashMap::with_capacity(rows.len());
         for row in &rows {
-            let record = record_from_row(row, &NAMES).map_err(corrupt)?;
-            let debounce = debounce::from_json(&row.try_get("debounce").map_err(corrupt)?)?;
-            by_id.insert(record.id, record.external_id.clone());
-            // A placeholder is a row (version 0) that the write updates.
-            slots.insert(record.external_id.clone(), Slot::read(record, false, debounce));
+            let slot = match row.try_get::<Option<i64>, _>("new_id").map_err(corrupt)? {
+                Some(id) => {
+                    let key: String = row.try_get("key").map_err(corrupt)?;
+                    Slot::read(Slot::placeholder(id, tenant_id, record_type, &key, now), true, Debounce::new())
+                }
+                // A placeholder is a row (version 0) that the write updates.
+                None => Slot::read(
+                    record_from_row(row, &NAMES).map_err(corrupt)?,
+                    false,
+                    debounce::from_json(&row.try_get("debounce").map_err(corrupt)?)?,
+                ),
+            };
+            by_id.insert(slot.record.id, slot.record.external_id.clone());
+            slots.insert(slot.record.external_id.clone(), slot);
         }
 
-        // Placeholders (new records) have no states yet.
+        // New records and placeholders have no states yet.
         let ids: Vec<i64> = slots.values().filter(|s| s.read_version > 0).map(|s| s.record.id).collect();
         let rows = if ids.is_empty() {
             Vec::new()
@@ -193,9 +222,18 @@ impl PgStore {
         let (results, planned_pending) = slots::plan_batch(&mut slots, writes, planner, now, true)?;
         // The rows are locked: the records left alone cannot change.
         let changes = slots::changes(&slots, planned_pending, false);
-        write_changes::store(&mut tx, &changes).await.map_err(db_error)?;
+        match write_changes::store(&mut tx, &changes).await {
+            Ok(()) => {}
+            // Only an insert can fail so: another writer created the key
+            // (or deadlocked with this one over it). Dropping `tx` rolls back.
+            Err(error) if matches!(new_keys, NewKeys::Insert) && is_stale_read(&error) => {
+                tracing::debug!(%error, "a record write met another writer of a new key");
+                return Ok(None);
+            }
+            Err(error) => return Err(db_error(error)),
+        }
         tx.commit().await.map_err(db_error)?;
-        Ok((results, planned_pending))
+        Ok(Some((results, planned_pending)))
     }
 
     pub(crate) async fn select_record(
@@ -270,39 +308,65 @@ fn is_deadlock(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("40P01"))
 }
 
-/// Locks the rows of `keys` (sorted, distinct), reserving the missing ones
-/// first (see the module docs). Answers every key's row, placeholders included.
+/// How the locking path stores keys that have no record (module docs).
+#[derive(Debug, Clone, Copy)]
+enum NewKeys {
+    /// The final statement inserts them; it fails if someone else did first.
+    Insert,
+    /// Placeholder rows are inserted and locked before planning.
+    Reserve,
+}
+
+/// Locks the rows of `keys` (sorted, distinct). Answers a row per key: a
+/// record's columns, or, for a key with no record, a `new_id` to insert it
+/// with. With [`NewKeys::Reserve`] those keys get placeholder rows first,
+/// and every key answers a record.
 async fn lock_records(
     tx: &mut sqlx::PgConnection,
     tenant_id: i64,
     record_type: &str,
     keys: &[&str],
+    new_keys: NewKeys,
     now: Timestamp,
 ) -> Result<Vec<PgRow>, sqlx::Error> {
-    let mut rows = lock_existing(tx, tenant_id, record_type, keys).await?;
-    if rows.len() == keys.len() {
+    let mut rows = lock_keys(tx, tenant_id, record_type, keys).await?;
+    if matches!(new_keys, NewKeys::Insert) {
         return Ok(rows);
     }
-    let found: HashSet<String> =
-        rows.iter().map(|row| row.try_get::<String, _>("external_id")).collect::<Result<_, _>>()?;
-    let missing: Vec<&str> = keys.iter().copied().filter(|key| !found.contains(*key)).collect();
+    let mut missing: Vec<String> = Vec::new();
+    let mut ids: Vec<i64> = Vec::new();
+    for row in &rows {
+        if let Some(id) = row.try_get::<Option<i64>, _>("new_id")? {
+            missing.push(row.try_get("key")?);
+            ids.push(id);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(rows);
+    }
     sqlx::query(
-        "INSERT INTO records (tenant_id, record_type, external_id, fields, version, created_at, updated_at)
-         SELECT $1, $2, key, '{}'::jsonb, 0, $4, $4 FROM UNNEST($3::text[]) AS key ORDER BY key
+        "INSERT INTO records (id, tenant_id, record_type, external_id, fields, version, created_at, updated_at)
+         OVERRIDING SYSTEM VALUE
+         SELECT u.id, $1, $2, u.key, '{}'::jsonb, 0, $5, $5 FROM UNNEST($3::text[], $4::bigint[]) AS u (key, id)
+         ORDER BY u.key
          ON CONFLICT (tenant_id, record_type, external_id) DO NOTHING",
     )
     .bind(tenant_id)
     .bind(record_type)
     .bind(&missing)
+    .bind(&ids)
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    rows.extend(lock_existing(tx, tenant_id, record_type, &missing).await?);
+    rows.retain(|row| matches!(row.try_get::<Option<i64>, _>("new_id"), Ok(None)));
+    let missing: Vec<&str> = missing.iter().map(String::as_str).collect();
+    rows.extend(lock_keys(tx, tenant_id, record_type, &missing).await?);
     Ok(rows)
 }
 
-/// Locks the rows of `keys` that exist (committed, or this transaction's).
-async fn lock_existing(
+/// Locks the records of `keys` that exist (committed, or this
+/// transaction's), and draws an id for each of the others.
+async fn lock_keys(
     tx: &mut sqlx::PgConnection,
     tenant_id: i64,
     record_type: &str,
@@ -312,14 +376,17 @@ async fn lock_existing(
     // sorted and the nested loop walks them in array order). The obvious
     // `external_id = ANY($3)` was planned, while statistics lagged behind a
     // bulk load, as a scan of every record of the tenant and type with the
-    // array as a filter: 10–300 ms instead of 0.3–6 ms.
+    // array as a filter: 10–300 ms instead of 0.3–6 ms. A subquery that
+    // locks is never flattened into a join, so the probes stay probes.
+    // CASE evaluates `nextval` only for a key with no record.
     sqlx::query(&format!(
-        "SELECT r.* FROM UNNEST($3::text[]) AS k (key)
-         CROSS JOIN LATERAL (
+        "SELECT k.key, r.*, CASE WHEN r.id IS NULL THEN nextval('records_id_seq') END AS new_id
+         FROM UNNEST($3::text[]) AS k (key)
+         LEFT JOIN LATERAL (
              SELECT {RECORD_COLUMNS}, debounce FROM records
              WHERE tenant_id = $1 AND record_type = $2 AND external_id = k.key
              FOR UPDATE
-         ) AS r"
+         ) AS r ON TRUE"
     ))
     .bind(tenant_id)
     .bind(record_type)

@@ -257,6 +257,38 @@ mod stale_reads {
     }
 
     #[tokio::test]
+    async fn a_locked_batch_that_meets_another_creator_of_a_new_key_starts_over_and_updates_it() {
+        let (store, url, tenant, okta) = setup().await;
+        // 100 new keys: the locking path, which plans them as creates.
+        let batch: Vec<RecordWrite> = (0..100).map(|i| put(&format!("e{i:03}"), json!({ "n": 2 }))).collect();
+        let other_create: Interference = Box::new(move |other| {
+            Box::pin(async move {
+                let planner = TestPlanner::pending(&[okta], at(0), at(300));
+                other
+                    .write_records(tenant, "employee", &[put("e050", json!({ "n": 1 }))], &planner, at(0))
+                    .await
+                    .unwrap();
+            })
+        });
+        let planner = interfering(TestPlanner::pending(&[okta], at(1), at(301)), &url, other_create);
+        let written = store.write_records(tenant, "employee", &batch, &planner, at(1)).await.unwrap();
+
+        assert_eq!(planner.inner.calls().len(), 200, "planned again after its insert of e050 failed");
+        let e050 = &written[50];
+        assert_eq!(e050.record.external_id, "e050");
+        assert!(!e050.created, "the record existed by the time the batch stored");
+        assert_eq!(e050.record.version, 2);
+        assert_eq!(written.iter().filter(|w| w.created).count(), 99);
+        let all = store.list_records(tenant, "employee", None, 200).await.unwrap();
+        assert_eq!(all.len(), 100, "one record per key, not two");
+        assert!(all.iter().all(|r| r.version == 1 || r.external_id == "e050"));
+        assert!(all.iter().all(|r| r.fields == json!({ "n": 2 })), "every key holds the batch's write");
+        let ids: Vec<i64> = all.iter().map(|r| r.id).collect();
+        let states = store.sync_states_for_records(tenant, &ids).await.unwrap();
+        assert_eq!(states.len(), 100, "one state per record and integration");
+    }
+
+    #[tokio::test]
     async fn a_record_created_elsewhere_between_read_and_store_is_updated_not_duplicated() {
         let (store, url, tenant, okta) = setup().await;
         let other_create: Interference = Box::new(move |other| {
