@@ -113,11 +113,11 @@ impl PgStore {
         }
 
         // No locks held: every change of a state goes into its row (slots.rs).
-        let (results, planned_pending) = slots::plan_batch(&mut slots, writes, planner, now, false)?;
-        let changes = slots::changes(&slots, planned_pending, true);
+        let (results, wakes_workers) = slots::plan_batch(&mut slots, writes, planner, now, false)?;
+        let changes = slots::changes(&slots, wakes_workers, true);
         let mut conn = self.pool.acquire().await.map_err(db_error)?;
         match write_changes::store(&mut conn, &changes).await {
-            Ok(()) => Ok(Some((results, planned_pending))),
+            Ok(()) => Ok(Some((results, wakes_workers))),
             Err(error) if is_stale_read(&error) => {
                 tracing::debug!(%error, "a record write read rows that changed before it stored; writing it under locks");
                 Ok(None)

@@ -40,8 +40,8 @@ impl ReadState {
 
 /// One key of the batch while it is planned.
 pub(crate) struct Slot {
-    /// Version 0: no previous record. Its id is a placeholder row's (locking
-    /// path) or one drawn from the sequence for the insert (read-then-write).
+    /// Version 0: no previous record. Its id is one drawn from the sequence
+    /// for the insert, or a reserved placeholder row's (records.rs).
     pub record: Record,
     /// The version as read, 0 for a new key: what the row must still hold
     /// when the changes are stored.
@@ -106,7 +106,8 @@ impl Slot {
 /// Plans every write of the batch, in order, against `slots` (by
 /// `external_id`; every key of the batch has one). With `locked`, the
 /// batch holds its rows locked and debounces in the record row (see the
-/// module docs). Returns the results and whether a sync became pending.
+/// module docs). Returns the results and whether the workers must be woken:
+/// a sync became due sooner than before (see `apply`).
 pub(crate) fn plan_batch(
     slots: &mut HashMap<String, Slot>,
     writes: &[RecordWrite],
@@ -114,17 +115,17 @@ pub(crate) fn plan_batch(
     now: Timestamp,
     locked: bool,
 ) -> StoreResult<(Vec<RecordWritten>, bool)> {
-    let mut planned_pending = false;
+    let mut wakes_workers = false;
     let mut results = Vec::with_capacity(writes.len());
     for write in writes {
         let slot = slots
             .get_mut(&write.external_id)
             .ok_or_else(|| StoreError::Corrupt(format!("record {} was not read", write.external_id)))?;
-        let (written, pending) = apply(slot, write, planner, now, locked)?;
-        planned_pending |= pending;
+        let (written, wakes) = apply(slot, write, planner, now, locked)?;
+        wakes_workers |= wakes;
         results.push(written);
     }
-    Ok((results, planned_pending))
+    Ok((results, wakes_workers))
 }
 
 /// What the planned batch changed, to be stored. With `check_unchanged`, the
@@ -155,7 +156,7 @@ pub(crate) fn changes(slots: &HashMap<String, Slot>, signal_work: bool, check_un
 }
 
 /// Applies one write to its slot in memory; returns what it did and whether
-/// it planned a pending sync.
+/// it must wake the workers (a sync became due sooner).
 fn apply(
     slot: &mut Slot,
     write: &RecordWrite,
@@ -208,7 +209,7 @@ fn apply(
     }
     slot.record_changed = true;
 
-    let mut pending = false;
+    let mut wakes = false;
     let mut affected = Vec::with_capacity(plan.syncs.len());
     for sync in &plan.syncs {
         let integration_id = sync.integration_id();
@@ -216,9 +217,16 @@ fn apply(
         if !apply_planned_sync(&mut slot.states, record, sync, now) {
             continue;
         }
-        pending |= matches!(sync, PlannedSync::Pending { .. });
         affected.push(integration_id);
         let state = slot.states.get_mut(&integration_id).expect("a planned sync leaves its state");
+        // Workers sleep until the earliest due time they have read, so only
+        // a sync that is due sooner than before needs to wake them: a new
+        // one, one that was not pending, one whose due time moved earlier.
+        // A debounce moves it later; a worker that wakes at the old time
+        // finds nothing due and reads the new one. Not waking them saves a
+        // NOTIFY per write, which every listening process would handle.
+        wakes |= matches!(sync, PlannedSync::Pending { .. })
+            && !matches!(before, Some((ref read, due_before, _)) if read.is_pending() && state.due_at >= due_before);
         match (before, state.due_at) {
             // Only later: the record's entry can only move a due time later.
             (Some((before, due_before, updated_at)), Some(due_at))
@@ -245,7 +253,7 @@ fn apply(
         affected_integrations: affected,
         states: slot.states.values().cloned().collect(),
     };
-    Ok((written, pending))
+    Ok((written, wakes))
 }
 
 /// What a debounce leaves as it was: a state whose status, quiet period,

@@ -48,7 +48,8 @@ pub(crate) struct Changes<'a> {
     pub new_states: Vec<&'a SyncState>,
     /// Existing states that a planned sync changed, with how they were read.
     pub changed_states: Vec<(&'a SyncState, ReadState)>,
-    /// Whether a sync became pending, so workers in every process should look.
+    /// Whether a sync became due sooner than before, so workers in every
+    /// process should look (slots.rs).
     pub signal_work: bool,
 }
 

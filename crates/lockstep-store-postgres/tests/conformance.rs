@@ -97,6 +97,72 @@ async fn a_write_signals_work_to_other_processes_on_the_same_database() {
     assert!(heard.is_ok(), "the other store heard no work signal within 5 s");
 }
 
+/// Beyond the suite: only a write that makes a sync due sooner notifies.
+/// Workers sleep until the earliest due time they have read, so a debounce
+/// (a due time moved later) needs no NOTIFY, and sending one per write would
+/// cost every listening process. PostgreSQL delivers notifications in commit
+/// order, so a marker sent after a write arrives first exactly when the
+/// write sent none.
+#[tokio::test]
+async fn only_a_write_that_makes_a_sync_due_sooner_notifies_other_processes() {
+    use lockstep_store::conformance::TestPlanner;
+    use lockstep_store::{NewAdmin, NewIntegration, RecordWrite};
+    use sqlx::postgres::PgListener;
+
+    let url = fresh_database().await;
+    let store = PgStore::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let at = |secs: i64| chrono::DateTime::from_timestamp(1_900_000_000 + secs, 0).unwrap();
+    let admin = NewAdmin { email: "a@acme.test".into(), name: "A".into(), token_hash: "00".repeat(32) };
+    let (tenant, _) = store.create_tenant("acme", admin, at(0)).await.unwrap();
+    let integration =
+        NewIntegration { name: "Okta".into(), record_type: "employee".into(), spec: serde_json::json!({}) };
+    let okta = store.create_integration(tenant.id, integration, at(0)).await.unwrap();
+    // `size` records, keyed by their size so each size has fresh keys.
+    let batch = |n: i64, size: usize| -> Vec<RecordWrite> {
+        (0..size)
+            .map(|i| RecordWrite {
+                external_id: format!("s{size}-{i:03}"),
+                fields: Some(serde_json::json!({ "n": n })),
+                expected_version: None,
+            })
+            .collect()
+    };
+
+    let mut listener = PgListener::connect(&url).await.unwrap();
+    listener.listen("lockstep_work").await.unwrap();
+    let mut marker = PgConnection::connect(&url).await.unwrap();
+    let mut next_is_marker = async |label: &str| -> bool {
+        sqlx::query("SELECT pg_notify('lockstep_work', $1)").bind(label).execute(&mut marker).await.unwrap();
+        let first = listener.recv().await.unwrap();
+        let heard_write = first.payload() != label;
+        if heard_write {
+            // Drain the marker that followed the write's notification.
+            assert_eq!(listener.recv().await.unwrap().payload(), label);
+        }
+        !heard_write
+    };
+
+    // Both paths: one record (read-then-write) and 100 (locking).
+    for size in [1, 100] {
+        let created = TestPlanner::pending(&[okta.id], at(0), at(300));
+        store.write_records(tenant.id, "employee", &batch(1, size), &created, at(0)).await.unwrap();
+        assert!(!next_is_marker("create").await, "{size}: new pending syncs wake the workers");
+
+        let debounced = TestPlanner::pending(&[okta.id], at(10), at(310));
+        store.write_records(tenant.id, "employee", &batch(2, size), &debounced, at(10)).await.unwrap();
+        assert!(next_is_marker("debounce").await, "{size}: a due time moved later wakes no one");
+
+        let sooner = TestPlanner::pending(&[okta.id], at(20), at(200));
+        store.write_records(tenant.id, "employee", &batch(3, size), &sooner, at(20)).await.unwrap();
+        assert!(!next_is_marker("sooner").await, "{size}: a due time moved earlier wakes the workers");
+
+        let unmapped = TestPlanner::quiet();
+        store.write_records(tenant.id, "employee", &batch(4, size), &unmapped, at(30)).await.unwrap();
+        assert!(next_is_marker("unmapped").await, "{size}: no sync planned, no signal");
+    }
+}
+
 /// Beyond the suite: a small write reads without locks and stores only if
 /// what it read is unchanged (records.rs). These cases change the rows
 /// between the read and the store, from another store on the same database
