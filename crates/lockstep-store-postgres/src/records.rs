@@ -242,9 +242,15 @@ impl PgStore {
         record_type: &str,
         external_id: &str,
     ) -> StoreResult<Option<Record>> {
+        // A deleted record is left out here, not in SQL: with `deleted_at IS
+        // NULL` in the query, the generic plan PostgreSQL settles on after
+        // five calls walks the partial index of live records
+        // (`records_live_by_id`) for the whole tenant and filters on the key,
+        // 1.4 ms at 5,000 records and linear in them, where the unique key
+        // is one probe.
         let row = sqlx::query(&format!(
             "SELECT {RECORD_COLUMNS} FROM records
-             WHERE tenant_id = $1 AND record_type = $2 AND external_id = $3 AND deleted_at IS NULL"
+             WHERE tenant_id = $1 AND record_type = $2 AND external_id = $3"
         ))
         .bind(tenant_id)
         .bind(record_type)
@@ -252,7 +258,8 @@ impl PgStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(db_error)?;
-        row.map(|row| record_from_row(&row, &NAMES)).transpose().map_err(corrupt)
+        let record = row.map(|row| record_from_row(&row, &NAMES)).transpose().map_err(corrupt)?;
+        Ok(record.filter(|r| r.deleted_at.is_none()))
     }
 
     pub(crate) async fn select_records(

@@ -15,7 +15,9 @@
 //!    one connection (each its own durable transaction);
 //! 5. concurrent singles: relevant single-record `PUT`s from 32 clients at
 //!    once, as a platform's many workers would send them (group commit lets
-//!    the ones that arrive together share a transaction).
+//!    the ones that arrive together share a transaction);
+//! 6. record pages: single-record `GET`s (the record and its sync view), one
+//!    after another, as an administrator's console reads them.
 //!
 //! Workers are off: this measures the write path (API → planner → one
 //! transaction per batch), not third parties.
@@ -92,6 +94,27 @@ async fn run_singles(client: &reqwest::Client, base: &str, token: &str, count: u
         latencies.push(put_single(client, base, token, n, "single").await);
     }
     Phase { name: "one at a time (single PUT, 3 debounces)", seconds: started.elapsed().as_secs_f64(), latencies }
+}
+
+/// Record pages (`GET`, the record with its sync view), one after another,
+/// spread over all `records` employees.
+async fn run_reads(client: &reqwest::Client, base: &str, token: &str, count: usize, records: usize) -> Phase {
+    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(count);
+    for i in 0..count {
+        let n = i * (records / count).max(1) % records;
+        let sent = Instant::now();
+        let response = client
+            .get(format!("{base}/v1/records/employee/emp-{n:07}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("the API answers");
+        assert!(response.status().is_success(), "GET failed: {}", response.status());
+        response.bytes().await.expect("the record page");
+        latencies.push(sent.elapsed());
+    }
+    Phase { name: "record page (single GET with sync view)", seconds: started.elapsed().as_secs_f64(), latencies }
 }
 
 /// Relevant single-record PUTs from `clients` concurrent clients.
@@ -236,6 +259,7 @@ async fn main() -> anyhow::Result<()> {
         rows.push((run_singles(&client, &base, &token, singles).await, singles, 3.0));
         let concurrent = args.records.min(20_000);
         rows.push((run_concurrent_singles(&client, &base, &token, concurrent, 32).await, concurrent, 3.0));
+        rows.push((run_reads(&client, &base, &token, singles, args.records).await, singles, 0.0));
     }
     println!(
         "\nbackend={} records={} batch={} connections={}",
