@@ -232,6 +232,18 @@ mod stale_reads {
         (store, url, tenant.id, okta.id)
     }
 
+    /// An interference that writes `{"n": n}` to `key` through the other
+    /// store at `secs`, planning a pending sync due 300 s later.
+    fn write_elsewhere(tenant: i64, okta: i64, key: &'static str, n: i64, secs: i64) -> Interference {
+        Box::new(move |other| {
+            Box::pin(async move {
+                let planner = TestPlanner::pending(&[okta], at(secs), at(secs + 300));
+                let write = [put(key, json!({ "n": n }))];
+                other.write_records(tenant, "employee", &write, &planner, at(secs)).await.unwrap();
+            })
+        })
+    }
+
     fn interfering(inner: TestPlanner, url: &str, interfere: Interference) -> Interfering {
         Interfering { inner, url: url.to_owned(), interfere: Mutex::new(Some(interfere)) }
     }
@@ -270,15 +282,7 @@ mod stale_reads {
         let planner = TestPlanner::pending(&[okta], at(0), at(300));
         store.write_records(tenant, "employee", &[put("e1", json!({ "n": 1 }))], &planner, at(0)).await.unwrap();
 
-        let other_write: Interference = Box::new(move |other| {
-            Box::pin(async move {
-                let planner = TestPlanner::pending(&[okta], at(1), at(301));
-                other
-                    .write_records(tenant, "employee", &[put("e1", json!({ "n": 2 }))], &planner, at(1))
-                    .await
-                    .unwrap();
-            })
-        });
+        let other_write = write_elsewhere(tenant, okta, "e1", 2, 1);
         let planner = interfering(TestPlanner::pending(&[okta], at(2), at(302)), &url, other_write);
         let written =
             store.write_records(tenant, "employee", &[put("e1", json!({ "n": 3 }))], &planner, at(2)).await.unwrap();
@@ -327,15 +331,7 @@ mod stale_reads {
         let (store, url, tenant, okta) = setup().await;
         // 100 new keys: the locking path, which plans them as creates.
         let batch: Vec<RecordWrite> = (0..100).map(|i| put(&format!("e{i:03}"), json!({ "n": 2 }))).collect();
-        let other_create: Interference = Box::new(move |other| {
-            Box::pin(async move {
-                let planner = TestPlanner::pending(&[okta], at(0), at(300));
-                other
-                    .write_records(tenant, "employee", &[put("e050", json!({ "n": 1 }))], &planner, at(0))
-                    .await
-                    .unwrap();
-            })
-        });
+        let other_create = write_elsewhere(tenant, okta, "e050", 1, 0);
         let planner = interfering(TestPlanner::pending(&[okta], at(1), at(301)), &url, other_create);
         let written = store.write_records(tenant, "employee", &batch, &planner, at(1)).await.unwrap();
 
@@ -357,15 +353,7 @@ mod stale_reads {
     #[tokio::test]
     async fn a_record_created_elsewhere_between_read_and_store_is_updated_not_duplicated() {
         let (store, url, tenant, okta) = setup().await;
-        let other_create: Interference = Box::new(move |other| {
-            Box::pin(async move {
-                let planner = TestPlanner::pending(&[okta], at(0), at(300));
-                other
-                    .write_records(tenant, "employee", &[put("e9", json!({ "n": 1 }))], &planner, at(0))
-                    .await
-                    .unwrap();
-            })
-        });
+        let other_create = write_elsewhere(tenant, okta, "e9", 1, 0);
         let planner = interfering(TestPlanner::pending(&[okta], at(1), at(301)), &url, other_create);
         let written =
             store.write_records(tenant, "employee", &[put("e9", json!({ "n": 2 }))], &planner, at(1)).await.unwrap();
