@@ -56,21 +56,7 @@ mod tests {
     }
 
     fn state(status: SyncStatus, due_ms: i64) -> SyncState {
-        SyncState {
-            record_id: 1,
-            integration_id: 7,
-            tenant_id: 1,
-            status,
-            due_at: Some(at(due_ms)),
-            pending_since: None,
-            claim: 0,
-            attempts: 0,
-            changed_during_sync: false,
-            last_synced_at: None,
-            errors: Vec::new(),
-            remote_id: None,
-            updated_at: at(0),
-        }
+        SyncState { status, due_at: Some(at(due_ms)), ..SyncState::new(1, 7, 1, at(0)) }
     }
 
     #[test]

@@ -27,21 +27,9 @@ pub fn apply_planned_sync(
     let now = now.trunc_subsecs(3);
     match *sync {
         PlannedSync::Pending { integration_id, due_at, pending_since } => {
-            let state = states.entry(integration_id).or_insert_with(|| SyncState {
-                record_id: record.id,
-                integration_id,
-                tenant_id: record.tenant_id,
-                status: SyncStatus::Pending,
-                due_at: None,
-                pending_since: None,
-                claim: 0,
-                attempts: 0,
-                changed_during_sync: false,
-                last_synced_at: None,
-                errors: Vec::new(),
-                remote_id: None,
-                updated_at: now,
-            });
+            let state = states
+                .entry(integration_id)
+                .or_insert_with(|| SyncState::new(record.id, integration_id, record.tenant_id, now));
             state.status = SyncStatus::Pending;
             state.due_at = Some(due_at.trunc_subsecs(3));
             state.pending_since = Some(pending_since.trunc_subsecs(3));

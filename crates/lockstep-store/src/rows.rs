@@ -194,6 +194,28 @@ pub struct SyncState {
     pub updated_at: Timestamp,
 }
 
+impl SyncState {
+    /// The state a record's first planned sync creates: pending, with no
+    /// due time, quiet period, claim or attempt yet (the caller sets them).
+    pub fn new(record_id: i64, integration_id: i64, tenant_id: i64, now: Timestamp) -> SyncState {
+        SyncState {
+            record_id,
+            integration_id,
+            tenant_id,
+            status: SyncStatus::Pending,
+            due_at: None,
+            pending_since: None,
+            claim: 0,
+            attempts: 0,
+            changed_during_sync: false,
+            last_synced_at: None,
+            errors: Vec::new(),
+            remote_id: None,
+            updated_at: now,
+        }
+    }
+}
+
 /// What the planner decided for one integration of one record write.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PlannedSync {

@@ -121,21 +121,7 @@ mod tests {
     }
 
     fn state(integration_id: i64, status: SyncStatus, pending_since: Option<DateTime<Utc>>) -> SyncState {
-        SyncState {
-            record_id: 1,
-            integration_id,
-            tenant_id: 1,
-            status,
-            due_at: None,
-            pending_since,
-            claim: 1,
-            attempts: 1,
-            changed_during_sync: false,
-            last_synced_at: None,
-            errors: vec![],
-            remote_id: None,
-            updated_at: t0(),
-        }
+        SyncState { status, pending_since, claim: 1, attempts: 1, ..SyncState::new(1, integration_id, 1, t0()) }
     }
 
     fn two_integrations() -> Vec<IntegrationRules> {
