@@ -222,6 +222,7 @@ impl PgStore {
         let (results, wakes_workers) = slots::plan_batch(&mut slots, writes, planner, now, true)?;
         // The rows are locked: the records left alone cannot change.
         let changes = slots::changes(&slots, wakes_workers, false);
+        write_changes::plan_joins_as_probes(&mut tx).await.map_err(db_error)?;
         match write_changes::store(&mut tx, &changes).await {
             Ok(()) => {}
             // Only an insert can fail so: another writer created the key

@@ -197,6 +197,23 @@ pub(crate) async fn store(conn: &mut PgConnection, changes: &Changes<'_>) -> Res
     Ok(())
 }
 
+/// Keeps the updates of [`store`] probing by key for the rest of the
+/// caller's transaction. Its `UPDATE … FROM UNNEST(…)` joins are planned
+/// afresh for their first executions on a connection, and on a table not
+/// yet analysed PostgreSQL guesses that each key matches many rows: two
+/// thousand state updates were planned as a hash join over a sequential
+/// scan of every state, 128 ms instead of about 10 (tests/plans.rs). Every
+/// join in the statement is a batch of keys against a unique index, where a
+/// nested loop of probes is always right; `SET LOCAL` ends with the
+/// transaction, so no other statement is affected.
+pub(crate) async fn plan_joins_as_probes(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+    // `set_config(…, true)` is `SET LOCAL`, in one prepared statement.
+    sqlx::query("SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)")
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
 /// A state whose errors do not serialise cannot be stored.
 fn encode(error: lockstep_store::StoreError) -> sqlx::Error {
     sqlx::Error::Encode(error.to_string().into())

@@ -43,7 +43,7 @@ mod claims;
 mod finishes;
 mod planned_syncs;
 mod records;
-mod support;
+pub mod support;
 mod tenants;
 
 pub use batches::*;
