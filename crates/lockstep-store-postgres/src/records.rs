@@ -24,7 +24,8 @@
 //!    planner decides.
 //! 4. **Store** the changed records (new ones inserted with their ids), the
 //!    new states and the changed ones, and signal the workers, in one
-//!    statement (`write_changes`).
+//!    statement (`write_changes`), its joins planned as probes by key
+//!    whatever the table's statistics (a `SET LOCAL` before it).
 //!
 //! **New keys.** `FOR UPDATE` cannot lock a row that does not exist yet, so
 //! two writers of the same brand-new key both see "absent" and plan a

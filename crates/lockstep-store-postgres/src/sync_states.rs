@@ -67,21 +67,21 @@ impl PgStore {
             [id] => {
                 sql = format!(
                     "SELECT {s_columns}, r.debounce FROM sync_states AS s
-                 JOIN records AS r ON r.id = s.record_id
-                 WHERE s.tenant_id = $1 AND s.record_id = $2
-                 ORDER BY s.integration_id"
+                     JOIN records AS r ON r.id = s.record_id
+                     WHERE s.tenant_id = $1 AND s.record_id = $2
+                     ORDER BY s.integration_id"
                 );
                 sqlx::query(&sql).bind(tenant_id).bind(*id)
             }
             ids => {
                 sql = format!(
                     "SELECT {s_columns}, r.debounce
-                 FROM (SELECT DISTINCT id FROM UNNEST($2::bigint[]) AS u (id)) AS k
-                 CROSS JOIN LATERAL (SELECT debounce FROM records WHERE id = k.id OFFSET 0) AS r
-                 CROSS JOIN LATERAL (
-                     SELECT {STATE_COLUMNS} FROM sync_states WHERE record_id = k.id AND tenant_id = $1 OFFSET 0
-                 ) AS s
-                 ORDER BY s.record_id, s.integration_id"
+                     FROM (SELECT DISTINCT id FROM UNNEST($2::bigint[]) AS u (id)) AS k
+                     CROSS JOIN LATERAL (SELECT debounce FROM records WHERE id = k.id OFFSET 0) AS r
+                     CROSS JOIN LATERAL (
+                         SELECT {STATE_COLUMNS} FROM sync_states WHERE record_id = k.id AND tenant_id = $1 OFFSET 0
+                     ) AS s
+                     ORDER BY s.record_id, s.integration_id"
                 );
                 sqlx::query(&sql).bind(tenant_id).bind(ids)
             }
