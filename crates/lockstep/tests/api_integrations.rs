@@ -70,11 +70,11 @@ async fn a_patch_without_the_token_keeps_the_stored_one() {
     let path = format!("/v1/integrations/{id}");
     // Were the token dropped, the patched integration would fail validation.
     let patched = server
-        .patch(&path, &acme.token, json!({"name": "Directory", "connector": {"base_url": "http://127.0.0.2/scim"}}))
+        .patch(&path, &acme.token, json!({"name": "Directory", "connector": {"base_url": "http://127.0.0.1:9/v2"}}))
         .await;
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
     assert_eq!(patched.body["name"], "Directory");
-    assert_eq!(patched.body["connector"]["base_url"], "http://127.0.0.2/scim");
+    assert_eq!(patched.body["connector"]["base_url"], "http://127.0.0.1:9/v2");
     assert_eq!(patched.body["field_mapping"], json!({"email": "userName"}));
     // `null` removes a key: the max wait returns to its default.
     let patched = server.patch(&path, &acme.token, json!({"max_wait_seconds": 600})).await;
