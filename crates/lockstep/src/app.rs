@@ -1,6 +1,6 @@
 //! Building and running Lockstep: [`App::build`] is what `main`, the demo and
-//! the tests all call. It opens (and migrates) the store, builds the
-//! outbound client, and [`App::run`] serves the API and starts the workers
+//! the tests all call. It loads the secret keys, opens (and migrates) the
+//! store, builds the outbound client, and [`App::run`] serves the API and starts the workers
 //! on a listener the caller bound (port 0 in tests).
 
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use crate::engine::integrations_cache::IntegrationsCache;
 use crate::engine::write_sync::WriteSyncWorker;
 use crate::http::admin_cache::AdminCache;
 use crate::http::metrics::Metrics;
+use crate::secrets::Keyring;
 
 /// What every request handler and worker shares. Cheap to clone.
 #[derive(Clone)]
@@ -33,6 +34,8 @@ pub struct AppState {
     pub integrations: Arc<IntegrationsCache>,
     /// The admins of recently seen bearer tokens.
     pub admins: Arc<AdminCache>,
+    /// The keys connector credentials are encrypted and decrypted with.
+    pub secrets: Arc<Keyring>,
 }
 
 /// A built Lockstep: store open and migrated, ready to run.
@@ -48,6 +51,9 @@ impl App {
 
     /// As [`App::build`], with an injected clock (tests run grace periods on a manual clock).
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        // Keys before the store: PostgreSQL without one stops here, before
+        // anything is migrated.
+        let secrets = Arc::new(crate::secrets::keyring_for(&config)?);
         let store = crate::store::open(&config.database_url).await?;
         let outbound = OutboundClient::new(
             AddressGuard::new(config.outbound_allow.clone()),
@@ -63,6 +69,7 @@ impl App {
             group_commit: Arc::new(GroupCommit::default()),
             integrations: Arc::new(IntegrationsCache::default()),
             admins: Arc::new(AdminCache::default()),
+            secrets,
         };
         Ok(Self { state })
     }

@@ -18,6 +18,7 @@ pub mod domain;
 pub mod engine;
 pub mod http;
 pub mod sandbox;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;
 

@@ -18,8 +18,15 @@ use tokio::process::{Child, Command};
 const OPERATOR_TOKEN: &str = "operator-token-for-the-crash-test";
 
 /// Starts `lockstep serve` on `port` and waits until it answers /healthz.
+/// On SQLite it keeps its secret key beside the database, so the restarted
+/// process must read back the key the first one made; PostgreSQL needs one
+/// configured.
 async fn serve(database_url: &str, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_lockstep"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lockstep"));
+    if database_url.starts_with("postgres") {
+        command.env("LOCKSTEP_SECRET_KEYS", support::app::TEST_SECRET_KEY);
+    }
+    let child = command
         .arg("serve")
         .env("LOCKSTEP_DATABASE_URL", database_url)
         .env("LOCKSTEP_LISTEN", format!("127.0.0.1:{port}"))

@@ -125,10 +125,8 @@ impl WriteSyncWorker {
             return Some(finish(SyncOutcome::Failed { errors: vec![error] }, now, chrono::Duration::zero()));
         };
         let started = Instant::now();
-        let result = match connector_for(&self.state.outbound, &rules) {
-            Err(message) => Err(ConnectorError::Rejected {
-                errors: vec![SyncError { field: None, code: "invalid_integration".into(), message }],
-            }),
+        let result = match connector_for(&self.state.outbound, &self.state.secrets, state.tenant_id, &rules) {
+            Err(error) => Err(ConnectorError::Rejected { errors: vec![error] }),
             Ok(connector) => {
                 let deactivate = record.deleted_at.is_some() || !rules.eligibility.admits(&record.fields);
                 let values = rules.mapping.values(&record.fields);

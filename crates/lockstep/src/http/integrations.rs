@@ -7,11 +7,23 @@
 //! and the rest must be exactly an `IntegrationSettings`, whose own
 //! `deny_unknown_fields` then names any stray key.
 //!
-//! What the store keeps as the spec is the serialised settings, connector
-//! credentials included. The API never returns the credentials: the view
-//! shows the connector's kind and base URL only. A `PATCH` is a JSON Merge
-//! Patch over the stored input, so a patch that does not mention
-//! `connector.bearer_token` keeps the stored one.
+//! What the store keeps as the spec is the serialised settings with the
+//! connector's credentials sealed (encrypted under the first secret key and
+//! bound to the tenant, the field and the base URL's origin; see
+//! [`crate::secrets`]). The API never returns the credentials, sealed or
+//! not: the view shows the connector's kind and base URL only, and a body
+//! that sends a sealed form instead of a string is refused. A `PATCH` is a
+//! JSON Merge Patch over the stored input, so a patch that does not mention
+//! `connector.bearer_token` keeps the stored one — sealed again under the
+//! first key if an older one made it, and sealed for the first time if an
+//! older installation stored it in clear. An empty patch (`{}`) does just
+//! that.
+//!
+//! A patch that moves `connector.base_url` to another origin (scheme, host
+//! or port) must carry `connector.bearer_token`: otherwise an admin could
+//! send the stored token to a host of their choosing. Another path on the
+//! same origin keeps the token. The sealed token is bound to its origin
+//! too, so a base URL changed behind the API's back does not decrypt it.
 //!
 //! Every create and update is validated twice over: the settings' own rules
 //! ([`IntegrationSettings::parse`]) and the outbound guard, which refuses a
@@ -31,7 +43,7 @@ use super::extract::{decode_value, AuthAdmin, Json, Path};
 use super::merge_patch;
 use super::problem::{ApiError, Problem};
 use crate::domain::eligibility::Condition;
-use crate::domain::integration::{IntegrationSettings, DEFAULT_MAX_WAIT_SECONDS};
+use crate::domain::integration::{same_origin, IntegrationSettings, BEARER_TOKEN_FIELD, DEFAULT_MAX_WAIT_SECONDS};
 use crate::domain::retry::RetryPolicy;
 use crate::AppState;
 
@@ -108,8 +120,24 @@ pub struct IntegrationList {
     pub data: Vec<IntegrationView>,
 }
 
-/// Reads and validates an integration body into what the store keeps.
-fn parse_input(state: &AppState, body: Value) -> Result<NewIntegration, ApiError> {
+/// A validated integration body, its credentials as sent or as stored.
+struct IntegrationInput {
+    name: String,
+    record_type: String,
+    settings: IntegrationSettings,
+}
+
+impl IntegrationInput {
+    /// What the store keeps: the credentials sealed for `tenant_id`.
+    fn into_stored(mut self, state: &AppState, tenant_id: i64) -> Result<NewIntegration, ApiError> {
+        self.settings.connector = self.settings.connector.sealed(&state.secrets, tenant_id);
+        let spec = serde_json::to_value(&self.settings).map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(NewIntegration { name: self.name, record_type: self.record_type, spec })
+    }
+}
+
+/// Reads and validates an integration body.
+fn parse_input(state: &AppState, body: Value) -> Result<IntegrationInput, ApiError> {
     let Value::Object(mut body) = body else {
         return Err(ApiError::invalid_field("body", "must be a JSON object"));
     };
@@ -133,8 +161,18 @@ fn parse_input(state: &AppState, body: Value) -> Result<NewIntegration, ApiError
             .check_url(&url)
             .map_err(|e| ApiError::invalid_field("connector.base_url", e.to_string()))?;
     }
-    let spec = serde_json::to_value(&settings).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(NewIntegration { name, record_type, spec })
+    Ok(IntegrationInput { name, record_type, settings })
+}
+
+/// Refuses a request that sends a credential as anything but a string: the
+/// sealed form (`{"encrypted": …}`) is the store's, not an admin's. (Checked
+/// here rather than left to decoding, which cannot name a key inside the
+/// kind-tagged connector for a value of the wrong type.)
+fn refuse_credentials_not_strings(request: &Value) -> Result<(), ApiError> {
+    match request.pointer("/connector/bearer_token") {
+        Some(value) if !value.is_string() => Err(ApiError::invalid_field(BEARER_TOKEN_FIELD, "must be a string")),
+        _ => Ok(()),
+    }
 }
 
 /// The input an integration was created from, rebuilt from the store:
@@ -174,7 +212,8 @@ pub async fn create_integration(
     caller: AuthAdmin,
     Json(body): Json<Value>,
 ) -> Result<(StatusCode, axum::Json<IntegrationView>), ApiError> {
-    let input = parse_input(&state, body)?;
+    refuse_credentials_not_strings(&body)?;
+    let input = parse_input(&state, body)?.into_stored(&state, caller.tenant_id)?;
     let name = input.name.clone();
     let stored =
         state.store.create_integration(caller.tenant_id, input, state.clock.now()).await.map_err(name_taken(&name))?;
@@ -218,12 +257,14 @@ pub async fn get_integration(
 #[utoipa::path(patch, path = "/v1/integrations/{id}", tag = "integrations", security(("bearer" = [])),
     params(("id" = i64, Path, description = "The integration's id")),
     request_body(content = Object, content_type = "application/merge-patch+json",
-        description = "Keys to change; `null` removes one. Without `connector.bearer_token` the stored token is kept."),
+        description = "Keys to change; `null` removes one. Without `connector.bearer_token` the stored token is \
+            kept, unless `connector.base_url` moves to another origin, which takes a new token."),
     responses(
         (status = 200, description = "The integration", body = IntegrationView),
         (status = 404, description = "No such integration in the tenant", body = Problem),
         (status = 409, description = "The new name is taken", body = Problem),
-        (status = 422, description = "The patched integration is invalid", body = Problem),
+        (status = 422, description = "The patched integration is invalid, or its base URL moves to another \
+            origin without a new `connector.bearer_token`", body = Problem),
     ))]
 pub async fn patch_integration(
     State(state): State<AppState>,
@@ -234,10 +275,22 @@ pub async fn patch_integration(
     if !patch.is_object() {
         return Err(ApiError::invalid_field("body", "a merge patch of an integration must be a JSON object"));
     }
+    refuse_credentials_not_strings(&patch)?;
+    let sends_token = patch.pointer("/connector/bearer_token").is_some_and(Value::is_string);
     let stored = state.store.get_integration(caller.tenant_id, id).await?.ok_or_else(|| not_found(id))?;
     let mut input = stored_input(&stored);
+    let stored_base_url = input.pointer("/connector/base_url").and_then(Value::as_str).map(str::to_owned);
     merge_patch::apply(&mut input, patch);
     let input = parse_input(&state, input)?;
+    let moves_origin = stored_base_url.is_some_and(|old| !same_origin(&old, input.settings.connector.base_url()));
+    if moves_origin && !sends_token {
+        return Err(ApiError::invalid_field(
+            BEARER_TOKEN_FIELD,
+            "is required when connector.base_url moves to another origin (scheme, host or port): the stored \
+             token is only sent where it was first sent",
+        ));
+    }
+    let input = input.into_stored(&state, caller.tenant_id)?;
     let name = input.name.clone();
     let updated = state
         .store
