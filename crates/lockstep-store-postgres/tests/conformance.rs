@@ -36,7 +36,11 @@ async fn a_write_signals_work_to_other_processes_on_the_same_database() {
     let other = PgStore::connect(&url).await.unwrap();
 
     let now = chrono::Utc::now();
-    let admin = NewAdmin { email: "a@acme.test".into(), name: "A".into(), token_hash: "00".repeat(32) };
+    let admin = NewAdmin {
+        email: "a@acme.test".into(),
+        name: "A".into(),
+        token: lockstep_store::conformance::support::new_token("00"),
+    };
     let (tenant, _) = writer.create_tenant("acme", admin, now).await.unwrap();
     let integration =
         NewIntegration { name: "Okta".into(), record_type: "employee".into(), spec: serde_json::json!({}) };
@@ -70,7 +74,11 @@ async fn only_a_write_that_makes_a_sync_due_sooner_notifies_other_processes() {
     let store = PgStore::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
     let at = |secs: i64| chrono::DateTime::from_timestamp(1_900_000_000 + secs, 0).unwrap();
-    let admin = NewAdmin { email: "a@acme.test".into(), name: "A".into(), token_hash: "00".repeat(32) };
+    let admin = NewAdmin {
+        email: "a@acme.test".into(),
+        name: "A".into(),
+        token: lockstep_store::conformance::support::new_token("00"),
+    };
     let (tenant, _) = store.create_tenant("acme", admin, at(0)).await.unwrap();
     let integration =
         NewIntegration { name: "Okta".into(), record_type: "employee".into(), spec: serde_json::json!({}) };
@@ -183,7 +191,11 @@ mod stale_reads {
         let url = super::fresh_database().await;
         let store = PgStore::connect(&url).await.unwrap();
         store.migrate().await.unwrap();
-        let admin = NewAdmin { email: "a@acme.test".into(), name: "A".into(), token_hash: "11".repeat(32) };
+        let admin = NewAdmin {
+            email: "a@acme.test".into(),
+            name: "A".into(),
+            token: lockstep_store::conformance::support::new_token("11"),
+        };
         let (tenant, _) = store.create_tenant("acme", admin, at(0)).await.unwrap();
         let okta = NewIntegration { name: "Okta".into(), record_type: "employee".into(), spec: json!({}) };
         let okta = store.create_integration(tenant.id, okta, at(0)).await.unwrap();

@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_sync_states_wake_at.sql")),
     (3, include_str!("../migrations/0003_integrations_version.sql")),
+    (4, include_str!("../migrations/0004_admin_tokens.sql")),
 ];
 
 /// Applies the migrations not applied yet.

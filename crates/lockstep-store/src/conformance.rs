@@ -37,6 +37,8 @@
 //!   and signals work.
 //! - `claim_due_syncs` takes the earliest due first.
 //! - `sync_status_counts` may leave out statuses with no state.
+//! - A token is found by its hash whether revoked or expired (the app
+//!   judges that by its clock); revoking it again keeps the first time.
 
 mod batches;
 mod claims;
@@ -45,6 +47,7 @@ mod planned_syncs;
 mod records;
 pub mod support;
 mod tenants;
+mod tokens;
 
 pub use batches::*;
 pub use claims::*;
@@ -53,6 +56,7 @@ pub use planned_syncs::*;
 pub use records::*;
 pub use support::{PlannerCall, TestPlanner};
 pub use tenants::*;
+pub use tokens::*;
 
 #[doc(hidden)]
 pub use crate::Store as __Store;
@@ -69,6 +73,10 @@ macro_rules! conformance_tests {
             an_admin_email_is_unique_within_a_tenant,
             a_token_hash_belongs_to_one_admin_only,
             list_admins_lists_a_tenants_admins_oldest_first,
+            // admins' tokens
+            tokens_are_created_with_a_label_and_an_expiry_and_listed_oldest_first,
+            a_revoked_token_keeps_its_first_revocation_time_and_is_still_found,
+            another_tenants_tokens_and_admins_are_absent,
             // integrations
             integrations_are_created_read_listed_updated_and_deleted,
             an_integration_name_is_unique_within_a_tenant,

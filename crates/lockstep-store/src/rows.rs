@@ -20,24 +20,65 @@ pub struct Tenant {
     pub created_at: Timestamp,
 }
 
-/// An admin to create. The token is hashed by the caller; the store never sees it.
-#[derive(Clone, PartialEq)]
+/// An admin to create, with its first bearer token. The token is hashed by
+/// the caller; the store never sees it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewAdmin {
     pub email: String,
     pub name: String,
-    /// Lowercase hex SHA-256 of the bearer token.
-    pub token_hash: String,
+    /// The admin's first token.
+    pub token: NewToken,
 }
 
-impl std::fmt::Debug for NewAdmin {
+/// A bearer token to store for an admin: its hash, never the token.
+#[derive(Clone, PartialEq)]
+pub struct NewToken {
+    /// Lowercase hex SHA-256 of the bearer token; unique across all tenants.
+    pub token_hash: String,
+    /// The token's first characters, not secret, so its holder can tell
+    /// which token a listing means.
+    pub prefix: String,
+    /// What the token is for, as its creator put it.
+    pub label: Option<String>,
+    /// When the token stops working; `None`: never (until revoked).
+    pub expires_at: Option<Timestamp>,
+}
+
+impl std::fmt::Debug for NewToken {
     // The hash is not the token, but it is still a credential lookup key: keep it out of logs.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewAdmin")
-            .field("email", &self.email)
-            .field("name", &self.name)
+        f.debug_struct("NewToken")
             .field("token_hash", &"<redacted>")
+            .field("prefix", &self.prefix)
+            .field("label", &self.label)
+            .field("expires_at", &self.expires_at)
             .finish()
     }
+}
+
+/// A bearer token of an admin, as stored: everything but its hash.
+///
+/// A token is never deleted: a revoked one is kept, with when it was
+/// revoked, so a tenant can see what it once let in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdminToken {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub admin_id: i64,
+    pub label: Option<String>,
+    /// `None` for tokens made before prefixes were kept.
+    pub prefix: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A token found by its hash, with the admin it belongs to. Whether it may
+/// still be used (revoked, expired) is the caller's to judge, by its clock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenOwner {
+    pub token: AdminToken,
+    pub admin: Admin,
 }
 
 /// A person of a tenant who signs in and starts operations.

@@ -16,7 +16,6 @@ use crate::connectors::outbound::{AddressGuard, OutboundClient};
 use crate::engine::group_commit::GroupCommit;
 use crate::engine::integrations_cache::IntegrationsCache;
 use crate::engine::write_sync::WriteSyncWorker;
-use crate::http::admin_cache::AdminCache;
 use crate::http::metrics::Metrics;
 use crate::secrets::Keyring;
 
@@ -32,8 +31,6 @@ pub struct AppState {
     pub group_commit: Arc<GroupCommit>,
     /// The integrations record writes are planned with.
     pub integrations: Arc<IntegrationsCache>,
-    /// The admins of recently seen bearer tokens.
-    pub admins: Arc<AdminCache>,
     /// The keys connector credentials are encrypted and decrypted with.
     pub secrets: Arc<Keyring>,
 }
@@ -68,7 +65,6 @@ impl App {
             metrics: Arc::new(Metrics::new()),
             group_commit: Arc::new(GroupCommit::default()),
             integrations: Arc::new(IntegrationsCache::default()),
-            admins: Arc::new(AdminCache::default()),
             secrets,
         };
         Ok(Self { state })

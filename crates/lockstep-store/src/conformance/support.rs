@@ -13,8 +13,8 @@ use chrono::{TimeZone, Utc};
 use serde_json::{Map, Value};
 
 use crate::{
-    Admin, ClaimedSync, NewAdmin, NewIntegration, PlannedSync, PlannedWrite, Record, RecordWrite, RecordWritten, Store,
-    SyncFinish, SyncOutcome, SyncPlanner, SyncState, SyncStatus, Tenant, Timestamp,
+    Admin, ClaimedSync, NewAdmin, NewIntegration, NewToken, PlannedSync, PlannedWrite, Record, RecordWrite,
+    RecordWritten, Store, SyncFinish, SyncOutcome, SyncPlanner, SyncState, SyncStatus, Tenant, Timestamp,
 };
 
 /// The record type every case writes, unless it tests types apart.
@@ -32,8 +32,19 @@ pub fn token_hash(seed: &str) -> String {
     format!("{hex:0>64}")
 }
 
+/// A token whose hash is [`token_hash`]`(seed)`, with no label and no expiry.
+pub fn new_token(seed: &str) -> NewToken {
+    NewToken {
+        token_hash: token_hash(seed),
+        prefix: format!("lst_{}", &token_hash(seed)[58..]),
+        label: None,
+        expires_at: None,
+    }
+}
+
+/// An admin whose first token is [`new_token`]`(email)`.
 pub fn new_admin(email: &str) -> NewAdmin {
-    NewAdmin { email: email.to_string(), name: format!("Admin {email}"), token_hash: token_hash(email) }
+    NewAdmin { email: email.to_string(), name: format!("Admin {email}"), token: new_token(email) }
 }
 
 /// Creates a tenant named `name` with the admin `admin@<name>`.

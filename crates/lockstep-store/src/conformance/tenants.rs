@@ -18,7 +18,17 @@ pub async fn a_tenant_is_created_with_its_first_admin(store: Arc<dyn Store>) {
 
     assert_eq!(store.get_tenant(tenant.id).await.unwrap(), Some(tenant.clone()));
     assert_eq!(store.get_tenant(tenant.id + 1000).await.unwrap(), None);
-    assert_eq!(store.list_admins(tenant.id).await.unwrap(), vec![admin]);
+    assert_eq!(store.list_admins(tenant.id).await.unwrap(), vec![admin.clone()]);
+
+    let tokens = store.list_tokens(tenant.id, None).await.unwrap();
+    assert_eq!(tokens.len(), 1, "the first admin has its first token");
+    let first = &tokens[0];
+    assert_eq!((first.tenant_id, first.admin_id), (tenant.id, admin.id));
+    assert_eq!(first.prefix.as_deref(), Some(new_token("ada@acme.test").prefix.as_str()));
+    assert_eq!(
+        (first.label.as_deref(), first.created_at, first.expires_at, first.revoked_at),
+        (None, at(1), None, None)
+    );
 }
 
 pub async fn an_admin_is_found_by_the_hash_of_their_token(store: Arc<dyn Store>) {
@@ -26,12 +36,13 @@ pub async fn an_admin_is_found_by_the_hash_of_their_token(store: Arc<dyn Store>)
     let second = store.create_admin(tenant.id, new_admin("grace@acme.test"), at(2)).await.unwrap();
     assert_eq!(second.tenant_id, tenant.id);
 
-    let found = store.admin_by_token_hash(&token_hash("admin@acme")).await;
-    assert_eq!(found.unwrap(), Some(first));
-    let found = store.admin_by_token_hash(&token_hash("grace@acme.test")).await;
-    assert_eq!(found.unwrap(), Some(second));
-    let found = store.admin_by_token_hash(&token_hash("nobody")).await;
-    assert_eq!(found.unwrap(), None);
+    let found = store.token_by_hash(&token_hash("admin@acme")).await.unwrap().expect("the first admin's token");
+    assert_eq!(found.admin, first);
+    assert_eq!((found.token.admin_id, found.token.tenant_id), (first.id, tenant.id));
+    let found = store.token_by_hash(&token_hash("grace@acme.test")).await.unwrap().expect("the second's");
+    assert_eq!(found.admin, second);
+    assert_eq!(found.token.created_at, at(2));
+    assert_eq!(store.token_by_hash(&token_hash("nobody")).await.unwrap(), None);
 }
 
 pub async fn an_admin_email_is_unique_within_a_tenant(store: Arc<dyn Store>) {
@@ -40,7 +51,7 @@ pub async fn an_admin_email_is_unique_within_a_tenant(store: Arc<dyn Store>) {
     store.create_admin(acme.id, new_admin("ada@example.test"), at(1)).await.unwrap();
 
     let mut same_email = new_admin("ada@example.test");
-    same_email.token_hash = token_hash("another token");
+    same_email.token = new_token("another token");
     let duplicate = store.create_admin(acme.id, same_email.clone(), at(2)).await;
     assert!(
         matches!(duplicate, Err(StoreError::Conflict(_))),
@@ -54,14 +65,19 @@ pub async fn a_token_hash_belongs_to_one_admin_only(store: Arc<dyn Store>) {
     let (acme, _) = tenant(&store, "acme").await;
     let (globex, _) = tenant(&store, "globex").await;
     let mut reused = new_admin("eve@globex.test");
-    reused.token_hash = token_hash("admin@acme");
+    reused.token = new_token("admin@acme");
     let duplicate = store.create_admin(globex.id, reused, at(1)).await;
     assert!(
         matches!(duplicate, Err(StoreError::Conflict(_))),
         "a token hash already in use must be a Conflict, got {duplicate:?}"
     );
-    assert_eq!(store.list_admins(globex.id).await.unwrap().len(), 1);
+    assert_eq!(store.list_admins(globex.id).await.unwrap().len(), 1, "the admin is not created without its token");
     assert_eq!(store.list_admins(acme.id).await.unwrap().len(), 1);
+
+    let globex_admin = store.list_admins(globex.id).await.unwrap().remove(0);
+    let duplicate = store.create_token(globex.id, globex_admin.id, new_token("admin@acme"), at(2)).await;
+    assert!(matches!(duplicate, Err(StoreError::Conflict(_))), "got {duplicate:?}");
+    assert_eq!(store.list_tokens(globex.id, None).await.unwrap().len(), 1);
 }
 
 pub async fn list_admins_lists_a_tenants_admins_oldest_first(store: Arc<dyn Store>) {

@@ -5,7 +5,7 @@
 //! `records.rs`, `sync_queue.rs` in both store crates), so a new capability
 //! adds a trait and a file rather than growing one list of methods:
 //!
-//! - [`TenantStore`]: tenants and their admins;
+//! - [`TenantStore`]: tenants, their admins and the admins' bearer tokens;
 //! - [`IntegrationStore`]: a tenant's connections to third parties;
 //! - [`RecordStore`]: versioned records, written with the sync states they imply;
 //! - [`SyncQueue`]: the per-(record, integration) sync states as a queue of

@@ -1,7 +1,8 @@
 //! Administrators: the people of a tenant who hold bearer tokens.
 //!
 //! `POST /v1/admins` adds one to the caller's tenant and answers with its
-//! token, the only time the token is ever shown (the store keeps its hash).
+//! first token, the only time the token is ever shown (the store keeps its
+//! hash; more tokens, expiry and revocation are in [`super::tokens`]).
 //! `GET /v1/admins` lists the tenant's admins, `GET /v1/me` says who the
 //! caller is.
 
@@ -56,12 +57,12 @@ impl CreateAdmin {
         errors
     }
 
-    /// The store's row, with the hash of `token`.
+    /// The store's row, with `token` as the admin's first token (kept by hash).
     pub fn into_new_admin(self, token: &str) -> NewAdmin {
         NewAdmin {
             email: self.email.trim().to_owned(),
             name: self.name.trim().to_owned(),
-            token_hash: tokens::hash(token),
+            token: tokens::bearer::stored(token, None, None),
         }
     }
 }

@@ -173,7 +173,7 @@ where
 }
 
 /// The bearer token of a request, if it sent one.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
@@ -193,16 +193,10 @@ impl FromRequestParts<AppState> for AuthAdmin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers).ok_or_else(ApiError::missing_token)?;
-        let hash = tokens::hash(token);
-        let now = std::time::Instant::now();
-        let admin = match state.admins.get(&hash, now) {
-            Some(admin) => admin,
-            None => {
-                let admin = state.store.admin_by_token_hash(&hash).await?.ok_or_else(ApiError::bad_token)?;
-                state.admins.insert(hash, admin.clone(), now);
-                admin
-            }
-        };
+        // Asked on every request, never cached, and the same way for any
+        // token: see `tokens::bearer` for why.
+        let found = state.store.token_by_hash(&tokens::hash(token)).await?;
+        let admin = tokens::bearer::admit(found, state.clock.now())?;
         Ok(AuthAdmin { admin_id: admin.id, tenant_id: admin.tenant_id, admin })
     }
 }

@@ -1,12 +1,12 @@
 //! The HTTP server: the versioned JSON API under `/v1`, health, metrics and
 //! the OpenAPI document.
 //!
-//! One file per resource ([`tenants`], [`admins`], [`integrations`],
-//! [`records`]); [`extract`] and [`problem`] hold what every handler shares:
-//! extractors that reject bad input as RFC 9457 problem documents, and the
-//! error type that renders them; [`admin_cache`] holds the admins of recent
-//! bearer tokens for the extractors. This file is the route table and the
-//! middleware every request passes:
+//! One file per resource ([`tenants`], [`admins`], [`tokens`],
+//! [`integrations`], [`records`]); [`extract`] and [`problem`] hold what
+//! every handler shares: extractors that reject bad input as RFC 9457
+//! problem documents (and authenticate callers, with
+//! [`tokens::bearer`]), and the error type that renders them. This file is
+//! the route table and the middleware every request passes:
 //!
 //! - the body limit (`body_limit_bytes`), enforced by the body extractors
 //!   and answered with a 413 problem;
@@ -15,7 +15,6 @@
 //! - request metrics, labelled by the matched route template (never the raw
 //!   path, which would make one time series per record id).
 
-pub mod admin_cache;
 pub mod admins;
 pub mod extract;
 pub mod health;
@@ -45,6 +44,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tenants", post(tenants::create_tenant))
         .route("/v1/admins", post(admins::create_admin).get(admins::list_admins))
         .route("/v1/me", get(admins::me))
+        .route("/v1/tokens", get(tokens::list_tokens).post(tokens::create_token))
+        .route("/v1/tokens/{id}", get(tokens::get_token))
+        .route("/v1/tokens/{id}/revoke", post(tokens::revoke_token))
         .route("/v1/integrations", post(integrations::create_integration).get(integrations::list_integrations))
         .route(
             "/v1/integrations/{id}",

@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::problem::{FieldError, Problem};
 use super::records::{batch, read, write};
-use super::{admins, health, integrations, tenants};
+use super::{admins, health, integrations, tenants, tokens};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -27,6 +27,10 @@ use super::{admins, health, integrations, tenants};
         admins::create_admin,
         admins::list_admins,
         admins::me,
+        tokens::list_tokens,
+        tokens::create_token,
+        tokens::get_token,
+        tokens::revoke_token,
         integrations::create_integration,
         integrations::list_integrations,
         integrations::get_integration,
@@ -48,6 +52,7 @@ use super::{admins, health, integrations, tenants};
     tags(
         (name = "tenants", description = "Created by the operator, each with a first admin"),
         (name = "admins", description = "The people of a tenant, each with a bearer token"),
+        (name = "tokens", description = "Admins' bearer tokens: listed, made with an expiry, revoked"),
         (name = "integrations", description = "A tenant's connections to third parties"),
         (name = "records", description = "The platform's records and their sync state"),
         (name = "operations", description = "Health, metrics and this document"),
