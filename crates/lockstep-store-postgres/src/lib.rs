@@ -9,8 +9,9 @@
 //! The code is split by what it stores: [`tenants`] (tenants and admins),
 //! [`integrations`], [`records`] (the batched, all-or-nothing record write),
 //! [`sync_states`] (reads, retries and metrics of the scheduler's rows),
-//! [`claims`] (claiming and finishing syncs) and [`signal`] (LISTEN/NOTIFY
-//! behind [`Store::work_signal`]). The schema is in `migrations/`.
+//! [`claims`] (claiming and finishing syncs), [`status_counts`] (the counts
+//! per status, kept as deltas) and [`signal`] (LISTEN/NOTIFY behind
+//! [`Store::work_signal`]). The schema is in `migrations/`.
 //!
 //! Hot paths send many rows per statement (`UNNEST` of arrays), never one
 //! round trip per row (PERFORMANCE-NOTES). Timestamps are truncated to
@@ -34,6 +35,7 @@ mod optimistic;
 mod records;
 mod signal;
 mod slots;
+mod status_counts;
 mod sync_queue;
 mod sync_states;
 mod tenants;
@@ -50,8 +52,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct PgStore {
     pool: PgPool,
     signal: Arc<Notify>,
-    // Held for its Drop: stops the LISTEN task with the store.
+    // Held for their Drop: stop the LISTEN task and the background fold of
+    // the status counts with the store.
     _listener: signal::Listener,
+    _folder: status_counts::Folder,
 }
 
 impl PgStore {
@@ -97,7 +101,15 @@ impl PgStore {
             .map_err(db_error)?;
         let signal = Arc::new(Notify::new());
         let listener = signal::Listener::start(url, signal.clone()).await?;
-        Ok(PgStore { pool, signal, _listener: listener })
+        let folder = status_counts::Folder::start(pool.clone());
+        Ok(PgStore { pool, signal, _listener: listener, _folder: folder })
+    }
+
+    /// Folds the status counts' deltas into one row now (every store also
+    /// does so in the background), unless another process is folding them.
+    /// Returns whether this call folded.
+    pub async fn fold_sync_status_counts(&self) -> StoreResult<bool> {
+        status_counts::fold(&self.pool).await
     }
 
     /// The pool, for operational tasks (health checks) outside the trait.

@@ -1,11 +1,11 @@
-//! The sync states as a queue ([`SyncQueue`]): explicit retries, the next
-//! wake-up time and the counts per status here; claiming and finishing, the
-//! lease protocol, in `claims`.
+//! The sync states as a queue ([`SyncQueue`]): explicit retries and the
+//! next wake-up time here; claiming and finishing, the lease protocol, in
+//! `claims`; the counts per status in `status_counts`.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use lockstep_store::{ClaimedSync, StoreError, StoreResult, SyncFinish, SyncQueue, SyncStatus, Timestamp};
+use lockstep_store::{ClaimedSync, StoreResult, SyncFinish, SyncQueue, SyncStatus, Timestamp};
 use sqlx::Row;
 use tokio::sync::Notify;
 
@@ -81,20 +81,7 @@ impl SyncQueue for PgStore {
     }
 
     async fn sync_status_counts(&self) -> StoreResult<Vec<(SyncStatus, i64)>> {
-        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT status, count(*) FROM sync_states GROUP BY status")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error)?;
-        let mut counts = rows
-            .into_iter()
-            .map(|(status, count)| {
-                SyncStatus::parse(&status)
-                    .map(|status| (status, count))
-                    .ok_or_else(|| StoreError::Corrupt(format!("unknown sync status {status:?}")))
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        counts.sort();
-        Ok(counts)
+        crate::status_counts::read(&self.pool).await
     }
 
     async fn claim_due_syncs(

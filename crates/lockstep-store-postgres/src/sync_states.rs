@@ -1,6 +1,6 @@
 //! The scheduler's durable rows, one per (record, integration): decoding,
-//! explicit retries, and the read-only views (per record, next wake-up time,
-//! counts per status). A record write stores its states in `write_changes`.
+//! explicit retries, and the read-only views (per record, next wake-up
+//! time). A record write stores its states in `write_changes`.
 //!
 //! Claiming and finishing, the two halves of a sync, are in `claims`.
 

@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_sync_states_wake_at.sql")),
     (3, include_str!("../migrations/0003_integrations_version.sql")),
     (4, include_str!("../migrations/0004_admin_tokens.sql")),
+    (5, include_str!("../migrations/0005_sync_status_counts.sql")),
 ];
 
 /// Applies the migrations not applied yet.

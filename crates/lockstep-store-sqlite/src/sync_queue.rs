@@ -1,5 +1,6 @@
 //! The sync states as a queue ([`SyncQueue`]): claiming due syncs under a
-//! lease, finishing them fenced by the claim, retries and the next due time.
+//! lease, finishing them fenced by the claim, retries, the next due time and
+//! the counts per status.
 
 use std::sync::Arc;
 
@@ -155,17 +156,18 @@ fn next_due_at(conn: &Connection) -> StoreResult<Option<Timestamp>> {
     opt_time(min).map_err(db_error)
 }
 
+/// The counts the triggers of migration 0005 keep: four rows, whatever the
+/// number of states.
 fn status_counts(conn: &Connection) -> StoreResult<Vec<(SyncStatus, i64)>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT status, COUNT(*) FROM sync_states GROUP BY status ORDER BY status")
-        .map_err(db_error)?;
+    let mut stmt =
+        conn.prepare_cached("SELECT status, count FROM sync_status_counts ORDER BY status").map_err(db_error)?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(db_error)?;
     let mut out = Vec::new();
     for row in rows {
         let (status, count) = row.map_err(db_error)?;
-        if let Some(status) = SyncStatus::parse(&status) {
-            out.push((status, count));
-        }
+        let status = SyncStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown sync status {status:?} in sync_status_counts")))?;
+        out.push((status, count));
     }
     Ok(out)
 }

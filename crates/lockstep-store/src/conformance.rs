@@ -42,6 +42,7 @@
 
 mod batches;
 mod claims;
+mod counts;
 mod finishes;
 mod planned_syncs;
 mod records;
@@ -51,6 +52,7 @@ mod tokens;
 
 pub use batches::*;
 pub use claims::*;
+pub use counts::*;
 pub use finishes::*;
 pub use planned_syncs::*;
 pub use records::*;
@@ -126,6 +128,7 @@ macro_rules! conformance_tests {
             retrying_moves_only_failed_states_back_to_pending,
             next_due_at_is_the_earliest_pending_or_syncing_due_time,
             sync_status_counts_count_states_per_status,
+            sync_status_counts_equal_a_full_count_after_every_kind_of_change,
             // the work signal
             a_write_that_plans_a_pending_sync_signals_work,
             retrying_failed_syncs_signals_work,

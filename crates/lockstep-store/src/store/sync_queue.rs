@@ -51,6 +51,10 @@ pub trait SyncQueue: Send + Sync {
     /// stores keep a wake-up time that a debounce does not move, so that a
     /// debounce writes no index.)
     async fn next_due_at(&self) -> StoreResult<Option<Timestamp>>;
-    /// How many sync states are in each status, across tenants (for metrics).
+    /// How many sync states are in each status, across tenants (for
+    /// metrics). Read from counts the store keeps as statuses change, in
+    /// the same transactions, not from a scan of the states: always equal
+    /// to a full count of what is committed, at a cost that does not grow
+    /// with the number of states.
     async fn sync_status_counts(&self) -> StoreResult<Vec<(SyncStatus, i64)>>;
 }
