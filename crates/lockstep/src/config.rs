@@ -20,6 +20,7 @@ const CONFIG_KEYS: &[&str] = &[
     "database_url",
     "listen",
     "operator_token",
+    "metrics_token",
     "secret_keys",
     "outbound_allow",
     "body_limit_bytes",
@@ -42,6 +43,9 @@ pub struct Config {
     /// The token that may create tenants; `None` disables tenant creation over HTTP.
     #[serde(default)]
     pub operator_token: Option<String>,
+    /// The bearer token `/metrics` requires; `None`: `/metrics` is open.
+    #[serde(default)]
+    pub metrics_token: Option<String>,
     /// The keys connector credentials are encrypted with: the first
     /// encrypts, all decrypt (see [`crate::secrets`]). Empty: on SQLite, the
     /// key kept beside the database; on PostgreSQL, a refusal to start.
@@ -76,12 +80,13 @@ pub struct WorkerConfig {
 }
 
 impl std::fmt::Debug for Config {
-    // The operator token and the database password stay out of logs.
+    // The operator and metrics tokens and the database password stay out of logs.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("database_url", &redact_url(&self.database_url))
             .field("listen", &self.listen)
             .field("operator_token", &self.operator_token.as_ref().map(|_| "<redacted>"))
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "<redacted>"))
             .field("secret_keys", &self.secret_keys.iter().map(SecretKey::id).collect::<Vec<_>>())
             .field("outbound_allow", &self.outbound_allow)
             .field("body_limit_bytes", &self.body_limit_bytes)
@@ -204,6 +209,9 @@ impl Config {
         if let Some(token) = &self.operator_token {
             anyhow::ensure!(token.len() >= 16, "operator_token must be at least 16 characters");
         }
+        if let Some(token) = &self.metrics_token {
+            anyhow::ensure!(token.len() >= 16, "metrics_token must be at least 16 characters");
+        }
         anyhow::ensure!(self.body_limit_bytes >= 1024, "body_limit_bytes must be at least 1024");
         Ok(())
     }
@@ -306,6 +314,7 @@ mod tests {
     fn debug_redacts_secrets() {
         let mut c = Config::defaults();
         c.operator_token = Some("super-secret-operator-token".into());
+        c.metrics_token = Some("super-secret-metrics-token".into());
         c.database_url = "postgres://u:pw@127.0.0.1/db".into();
         let key = SecretKey::generate();
         c.secret_keys = vec![key.clone()];

@@ -1,5 +1,6 @@
-//! Admins' bearer tokens through the HTTP API: listed without their value,
-//! made with an expiry, revoked, refused at once by every process.
+//! Admins' bearer tokens through the HTTP API — listed without their value,
+//! made with an expiry, revoked, refused at once by every process — and the
+//! token `/metrics` can require.
 
 mod support;
 
@@ -199,3 +200,44 @@ async fn first_tokens_are_tokens_like_any_other(backend: Backend) {
     app.get("/v1/me", &second).await.problem(401);
 }
 both_backends!(first_tokens_are_tokens_like_any_other);
+
+const METRICS_TOKEN: &str = "metrics-token-for-tests";
+
+#[tokio::test]
+async fn metrics_take_the_metrics_token_when_one_is_set() {
+    let app = TestApp::start_with(Backend::Sqlite, |c| c.metrics_token = Some(METRICS_TOKEN.into())).await;
+    let acme = app.tenant("acme").await;
+
+    let missing = app.send(Method::GET, "/metrics", None, None).await;
+    missing.problem(401);
+    assert!(missing.headers["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    app.send(Method::GET, "/metrics", Some("metrics-token-for-test"), None).await.problem(401);
+    app.send(Method::GET, "/metrics", Some(&acme.token), None).await.problem(401);
+
+    let allowed = app.send(Method::GET, "/metrics", Some(METRICS_TOKEN), None).await;
+    assert_eq!(allowed.status, StatusCode::OK, "{}", allowed.text);
+    assert!(allowed.text.contains("lockstep_sync_states"), "{}", allowed.text);
+    assert_eq!(app.send(Method::GET, "/healthz", None, None).await.status, StatusCode::OK, "health needs no token");
+}
+
+#[tokio::test]
+async fn metrics_are_open_without_a_metrics_token() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    assert_eq!(app.send(Method::GET, "/metrics", None, None).await.status, StatusCode::OK);
+}
+
+/// The sync-state gauges come from the store's kept counts, and follow
+/// the states as they change.
+async fn metrics_count_sync_states_by_status(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let acme = app.tenant("acme").await;
+    app.integration(&acme.token, scim_integration("Okta", json!({"email": "userName"}))).await;
+    app.integration(&acme.token, scim_integration("Workday", json!({"email": "userName"}))).await;
+    for id in ["e1", "e2", "e3"] {
+        app.put_employee(&acme.token, id, json!({"email": format!("{id}@acme.test")})).await;
+    }
+    let text = app.send(Method::GET, "/metrics", None, None).await.text;
+    assert!(text.contains(r#"lockstep_sync_states{status="sync_pending"} 6"#), "{text}");
+    assert!(text.contains(r#"lockstep_sync_states{status="synced"} 0"#), "{text}");
+}
+both_backends!(metrics_count_sync_states_by_status);

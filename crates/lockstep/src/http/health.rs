@@ -1,14 +1,20 @@
 //! Operations endpoints: `/healthz` for load balancers and orchestrators,
-//! `/metrics` for Prometheus. Neither needs a token: they reveal counts,
-//! never tenant data.
+//! `/metrics` for Prometheus. They reveal counts, never tenant data.
 //!
 //! `/healthz` makes one cheap store call, so a process that has lost its
-//! database reports itself unhealthy (503) and is taken out of rotation.
-//! `/metrics` refreshes the sync-state gauges from the store at scrape time;
-//! if the store fails, the other metrics are still served.
+//! database reports itself unhealthy (503) and is taken out of rotation. It
+//! needs no token: whatever probes it must not need a secret.
+//!
+//! `/metrics` takes the `metrics_token` as its bearer token when one is
+//! configured (compared in constant time; a missing or wrong one is a 401
+//! problem), and is open otherwise. It refreshes the sync-state gauges from
+//! the store's kept counts at scrape time — a read of a few rows, not a
+//! count of every state; if the store fails, the other metrics are still
+//! served.
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
+use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -45,11 +51,23 @@ pub async fn healthz(State(state): State<AppState>) -> Result<axum::Json<Health>
 
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "The text exposition format", body = String, content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    description = "Takes the `metrics_token` (`LOCKSTEP_METRICS_TOKEN`) as the bearer token when one is \
+                   configured; open otherwise.",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The text exposition format", body = String, content_type = "text/plain"),
+        (status = 401, description = "A metrics token is configured and was not sent", body = Problem),
+    ))]
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    if let Some(expected) = state.config.metrics_token.as_deref() {
+        let sent = super::extract::bearer(&headers).ok_or_else(ApiError::missing_token)?;
+        if !super::tokens::constant_time_eq(sent, expected) {
+            return Err(ApiError::bad_token());
+        }
+    }
     match state.store.sync_status_counts().await {
         Ok(counts) => state.metrics.set_sync_states(&counts),
         Err(error) => tracing::warn!(%error, "metrics: could not count sync states"),
     }
-    ([(CONTENT_TYPE, PROMETHEUS_TEXT)], state.metrics.render())
+    Ok(([(CONTENT_TYPE, PROMETHEUS_TEXT)], state.metrics.render()))
 }
