@@ -2,10 +2,10 @@
 //!
 //! Everything Lockstep remembers goes through one trait per capability
 //! ([`TenantStore`], [`IntegrationStore`], [`RecordStore`], [`SyncQueue`]),
-//! which together make a [`Store`]: tenants and their admins, integrations,
-//! records, and the per-(record, integration) sync states that the scheduler
-//! claims. Two backends implement them, SQLite (the
-//! embedded default) and PostgreSQL, each in its own crate with its own
+//! which together make a [`Store`]: tenants, their admins and the admins'
+//! bearer tokens, integrations, records, and the per-(record, integration)
+//! sync states that the scheduler claims. Two backends implement them,
+//! SQLite (the embedded default) and PostgreSQL, each in its own crate with its own
 //! migrations, and both pass the same conformance suite (`conformance`
 //! feature).
 //!

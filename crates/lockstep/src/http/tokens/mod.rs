@@ -184,7 +184,9 @@ pub async fn list_tokens(
 }
 
 /// Makes a token for an admin of the caller's tenant.
-#[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = CreateToken,
+#[utoipa::path(post, path = "/v1/tokens", tag = "tokens",
+    request_body(content = Option<CreateToken>,
+        description = "Optional; empty makes a token for the caller that does not expire"),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The token and its value, shown this once", body = TokenCreated),
