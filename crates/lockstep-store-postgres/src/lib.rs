@@ -107,11 +107,17 @@ impl PgStore {
 }
 
 /// Maps a driver error into the store's terms: unique violations are
-/// `Conflict` (named by their constraint), anything else `Database`.
+/// `Conflict` (named by their constraint), data exceptions `Refused`,
+/// anything else `Database`.
 pub(crate) fn db_error(error: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &error {
         if db.is_unique_violation() {
             return StoreError::Conflict(db.constraint().unwrap_or("unique").to_string());
+        }
+        // Class 22, data exception: the value itself is refused (a NUL in
+        // text or JSON, a number out of range), so trying again cannot help.
+        if db.code().is_some_and(|code| code.starts_with("22")) {
+            return StoreError::Refused(db.message().to_owned());
         }
     }
     StoreError::Database(error.to_string())

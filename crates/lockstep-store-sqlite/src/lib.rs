@@ -53,6 +53,9 @@ pub(crate) fn db_error(error: rusqlite::Error) -> StoreError {
         if e.code == rusqlite::ErrorCode::ConstraintViolation {
             return StoreError::Conflict(message.clone().unwrap_or_else(|| error.to_string()));
         }
+        if matches!(e.code, rusqlite::ErrorCode::TooBig | rusqlite::ErrorCode::TypeMismatch) {
+            return StoreError::Refused(message.clone().unwrap_or_else(|| error.to_string()));
+        }
     }
     StoreError::Database(error.to_string())
 }

@@ -7,70 +7,12 @@
 
 mod support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::proxy::{FaultProxy, Hold};
+use support::serve::{call, serve, OPERATOR_TOKEN};
 use support::{free_port, Backend, ScimServer};
-use tokio::process::{Child, Command};
-
-const OPERATOR_TOKEN: &str = "operator-token-for-the-crash-test";
-
-/// Starts `lockstep serve` on `port` and waits until it answers /healthz.
-/// On SQLite it keeps its secret key beside the database, so the restarted
-/// process must read back the key the first one made; PostgreSQL needs one
-/// configured.
-async fn serve(database_url: &str, port: u16) -> Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lockstep"));
-    if database_url.starts_with("postgres") {
-        command.env("LOCKSTEP_SECRET_KEYS", support::app::TEST_SECRET_KEY);
-    }
-    let child = command
-        .arg("serve")
-        .env("LOCKSTEP_DATABASE_URL", database_url)
-        .env("LOCKSTEP_LISTEN", format!("127.0.0.1:{port}"))
-        .env("LOCKSTEP_OPERATOR_TOKEN", OPERATOR_TOKEN)
-        .env("LOCKSTEP_OUTBOUND_ALLOW", "127.0.0.0/8")
-        .env("LOCKSTEP_WORKER__LEASE_SECONDS", "2")
-        .env("LOCKSTEP_WORKER__IDLE_POLL_SECONDS", "0.2")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("lockstep serve starts");
-    let client = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(response) = client.get(format!("http://127.0.0.1:{port}/healthz")).send().await {
-            if response.status().is_success() {
-                return child;
-            }
-        }
-        assert!(tokio::time::Instant::now() < deadline, "lockstep serve did not answer /healthz within 20 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn call(
-    client: &reqwest::Client,
-    port: u16,
-    token: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> Value {
-    let mut request = client.request(method, format!("http://127.0.0.1:{port}{path}")).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("lockstep answers");
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{path}: {status} {body}");
-    body
-}
 
 async fn a_process_killed_mid_sync_converges_without_duplicates(backend: Backend) {
     let scim = ScimServer::start().await;
@@ -80,7 +22,7 @@ async fn a_process_killed_mid_sync_converges_without_duplicates(backend: Backend
     let port = free_port();
     let client = reqwest::Client::new();
 
-    let mut first = serve(&database_url, port).await;
+    let mut first = serve(&database_url, port, &[("LOCKSTEP_WORKER__LEASE_SECONDS", "2")]).await;
     let tenant = call(
         &client,
         port,
@@ -126,7 +68,7 @@ async fn a_process_killed_mid_sync_converges_without_duplicates(backend: Backend
     first.kill().await.expect("SIGKILL");
     proxy.release_all();
 
-    let mut second = serve(&database_url, port).await;
+    let mut second = serve(&database_url, port, &[("LOCKSTEP_WORKER__LEASE_SECONDS", "2")]).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let mut synced = 0;

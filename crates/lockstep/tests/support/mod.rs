@@ -6,6 +6,8 @@
 //! - [`postgres`]: a fresh database per test in the throwaway cluster `scripts/test`
 //!   starts ([`fresh_postgres_url`]), and [`Backend`] + [`both_backends!`] to run one
 //!   scenario on SQLite and on PostgreSQL.
+//! - [`serve`]: `lockstep serve` as a child process, for tests between processes.
+//! - [`proxy`]: a fault-injection proxy in front of a real peer.
 //!
 //! Env it relies on (exported by `scripts/test`): `LOCKSTEP_TEST_VENV`,
 //! `LOCKSTEP_TEST_POSTGRES_URL`, `LOCKSTEP_TEST_PSQL`.
@@ -16,6 +18,7 @@ pub mod app;
 pub mod peers;
 pub mod postgres;
 pub mod proxy;
+pub mod serve;
 
 pub use peers::{free_port, venv_bin, ScimServer};
 pub use postgres::{fresh_postgres_url, psql, Backend};
