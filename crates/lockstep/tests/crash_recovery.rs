@@ -9,7 +9,7 @@ mod support;
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use support::proxy::{FaultProxy, Hold};
 use support::serve::{call, serve, OPERATOR_TOKEN};
 use support::{free_port, Backend, ScimServer};

@@ -20,6 +20,7 @@
 mod finisher;
 mod push;
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,17 +81,21 @@ impl WriteSyncWorker {
         let lease_until = now + chrono::Duration::from_std(self.lease())?;
         let limit = u32::try_from(limit).unwrap_or(u32::MAX);
         let claimed = self.state.store.claim_due_syncs(now, lease_until, limit).await?;
-        let mut rules: HashMap<i64, Option<Arc<IntegrationRules>>> = HashMap::new();
+        // Per integration: `None` when it is gone, else its rules (`None`
+        // inside when its spec cannot be read).
+        let mut known: HashMap<i64, Option<Option<Arc<IntegrationRules>>>> = HashMap::new();
         let mut syncs = Vec::with_capacity(claimed.len());
         for claim in claimed {
-            let id = claim.state.integration_id;
-            if !rules.contains_key(&id) {
-                if let Some(stored) = self.state.store.get_integration(claim.state.tenant_id, id).await? {
-                    rules.insert(id, IntegrationRules::from_stored(&stored).ok().map(Arc::new));
+            let rules = match known.entry(claim.state.integration_id) {
+                Entry::Occupied(entry) => entry.get().clone(),
+                Entry::Vacant(entry) => {
+                    let stored = self.state.store.get_integration(claim.state.tenant_id, *entry.key()).await?;
+                    let rules = stored.map(|s| IntegrationRules::from_stored(&s).ok().map(Arc::new));
+                    entry.insert(rules).clone()
                 }
-            }
-            if let Some(integration) = rules.get(&id) {
-                syncs.push((claim, integration.clone()));
+            };
+            if let Some(rules) = rules {
+                syncs.push((claim, rules));
             }
         }
         Ok(Claimed { syncs, lease_until })
