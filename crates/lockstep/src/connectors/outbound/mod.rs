@@ -1,6 +1,6 @@
 //! The one outbound HTTP client. Every request to a third party goes through
 //! it, so timeouts, connection reuse, the cap on answers and the
-//! private-address guard ([`guard`]) hold everywhere.
+//! private-address guard (`guard.rs`) hold everywhere.
 //!
 //! Addresses are checked after DNS resolution (a name may resolve to a
 //! private address, `localhost` to loopback) and, for IP literals, before

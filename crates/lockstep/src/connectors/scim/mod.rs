@@ -2,7 +2,7 @@
 //! `externalId` = the record's id.
 //!
 //! An update of a user whose id an earlier push learnt is one request: a
-//! PATCH of the mapped attributes by that id ([`patch`]), which leaves
+//! PATCH of the mapped attributes by that id (`patch.rs`), which leaves
 //! every attribute Lockstep does not map alone and, since setting a value
 //! twice gives the same result, may be repeated safely. Only when the third
 //! party no longer knows that id (404) is the user looked up again.
