@@ -10,71 +10,66 @@ mod support;
 use std::time::Duration;
 
 use serde_json::json;
+use support::lockstep_bin::ServeProcess;
 use support::proxy::{FaultProxy, Hold};
-use support::serve::{call, serve, OPERATOR_TOKEN};
-use support::{free_port, Backend, ScimServer};
+use support::{Backend, ScimServer};
 
 async fn a_process_killed_mid_sync_converges_without_duplicates(backend: Backend) {
     let scim = ScimServer::start().await;
     let proxy = FaultProxy::start(&scim.base_url).await;
     let dir = tempfile::tempdir().unwrap();
     let database_url = backend.database_url(dir.path()).await;
-    let port = free_port();
-    let client = reqwest::Client::new();
+    let lease = [("LOCKSTEP_WORKER__LEASE_SECONDS", "2")];
 
-    let mut first = serve(&database_url, port, &[("LOCKSTEP_WORKER__LEASE_SECONDS", "2")]).await;
-    let tenant = call(
-        &client,
-        port,
-        OPERATOR_TOKEN,
-        reqwest::Method::POST,
-        "/v1/tenants",
-        Some(json!({"name": "acme", "admin": {"email": "a@acme.test", "name": "A"}})),
-    )
-    .await;
+    let first = ServeProcess::start(&database_url, "127.0.0.0/8", &lease, &[]).await;
+    let tenant = first
+        .call(
+            &first.operator_token,
+            reqwest::Method::POST,
+            "/v1/tenants",
+            Some(json!({"name": "acme", "admin": {"email": "a@acme.test", "name": "A"}})),
+        )
+        .await;
     let token = tenant["token"].as_str().unwrap().to_owned();
-    call(
-        &client,
-        port,
-        &token,
-        reqwest::Method::POST,
-        "/v1/integrations",
-        Some(json!({
-            "name": "Directory",
-            "connector": {"kind": "scim", "base_url": proxy.base_url, "bearer_token": scim.token},
-            "field_mapping": {"email": "userName", "first_name": "name.givenName"},
-            "grace_period_seconds": 0.2
-        })),
-    )
-    .await;
+    first
+        .call(
+            &token,
+            reqwest::Method::POST,
+            "/v1/integrations",
+            Some(json!({
+                "name": "Directory",
+                "connector": {"kind": "scim", "base_url": proxy.base_url, "bearer_token": scim.token},
+                "field_mapping": {"email": "userName", "first_name": "name.givenName"},
+                "grace_period_seconds": 0.2
+            })),
+        )
+        .await;
 
     // Every write reaches the third party, but its answer is held back.
     proxy.hold(Hold::AfterForwarding);
     let employees: Vec<String> = (1..=5).map(|n| format!("e{n}")).collect();
     for id in &employees {
-        call(
-            &client,
-            port,
-            &token,
-            reqwest::Method::PUT,
-            &format!("/v1/records/employee/{id}"),
-            Some(json!({"email": format!("{id}@acme.test"), "first_name": id})),
-        )
-        .await;
+        first
+            .call(
+                &token,
+                reqwest::Method::PUT,
+                &format!("/v1/records/employee/{id}"),
+                Some(json!({"email": format!("{id}@acme.test"), "first_name": id})),
+            )
+            .await;
     }
     proxy.wait_until_held(employees.len()).await;
     assert_eq!(scim.users().await.len(), employees.len(), "the third party applied every create");
 
-    first.kill().await.expect("SIGKILL");
+    drop(first); // SIGKILL
     proxy.release_all();
 
-    let mut second = serve(&database_url, port, &[("LOCKSTEP_WORKER__LEASE_SECONDS", "2")]).await;
+    let second = ServeProcess::start(&database_url, "127.0.0.0/8", &lease, &[]).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let mut synced = 0;
         for id in &employees {
-            let record =
-                call(&client, port, &token, reqwest::Method::GET, &format!("/v1/records/employee/{id}"), None).await;
+            let record = second.call(&token, reqwest::Method::GET, &format!("/v1/records/employee/{id}"), None).await;
             if record["sync"]["integrations"][0]["status"] == json!("synced") {
                 synced += 1;
             }
@@ -96,6 +91,5 @@ async fn a_process_killed_mid_sync_converges_without_duplicates(backend: Backend
     }
     assert_eq!(proxy.count("POST"), employees.len(), "each user was created once");
     assert_eq!(proxy.writes(), employees.len(), "the restart adopted the users without writing again");
-    second.kill().await.ok();
 }
 both_backends!(a_process_killed_mid_sync_converges_without_duplicates);

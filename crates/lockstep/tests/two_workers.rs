@@ -9,9 +9,9 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use support::lockstep_bin::ServeProcess;
 use support::proxy::FaultProxy;
-use support::serve::{call, serve, OPERATOR_TOKEN};
-use support::{free_port, Backend, ScimServer};
+use support::{Backend, ScimServer};
 
 /// Every request to the third party takes this long, so a claim of more
 /// syncs than the concurrency would outlive its lease.
@@ -32,51 +32,39 @@ async fn two_processes_and_a_slow_peer_create_each_user_once_and_never_push_it_t
         ("LOCKSTEP_WORKER__BATCH_SIZE", "16"),
         ("LOCKSTEP_WORKER__LEASE_SECONDS", "2"),
     ];
-    let (port_a, port_b) = (free_port(), free_port());
-    let first = serve(&database_url, port_a, &worker).await;
-    let second = serve(&database_url, port_b, &worker).await;
-    let client = reqwest::Client::new();
+    let first = ServeProcess::start(&database_url, "127.0.0.0/8", &worker, &[]).await;
+    let second = ServeProcess::start(&database_url, "127.0.0.0/8", &worker, &[]).await;
 
-    let tenant = call(
-        &client,
-        port_a,
-        OPERATOR_TOKEN,
-        reqwest::Method::POST,
-        "/v1/tenants",
-        Some(json!({"name": "acme", "admin": {"email": "a@acme.test", "name": "A"}})),
-    )
-    .await;
+    let tenant = first
+        .call(
+            &first.operator_token,
+            reqwest::Method::POST,
+            "/v1/tenants",
+            Some(json!({"name": "acme", "admin": {"email": "a@acme.test", "name": "A"}})),
+        )
+        .await;
     let token = tenant["token"].as_str().unwrap().to_owned();
-    call(
-        &client,
-        port_a,
-        &token,
-        reqwest::Method::POST,
-        "/v1/integrations",
-        Some(json!({
-            "name": "Directory",
-            "connector": {"kind": "scim", "base_url": proxy.base_url, "bearer_token": scim.token},
-            "field_mapping": {"email": "userName", "first_name": "name.givenName"},
-            "grace_period_seconds": 0.2
-        })),
-    )
-    .await;
+    first
+        .call(
+            &token,
+            reqwest::Method::POST,
+            "/v1/integrations",
+            Some(json!({
+                "name": "Directory",
+                "connector": {"kind": "scim", "base_url": proxy.base_url, "bearer_token": scim.token},
+                "field_mapping": {"email": "userName", "first_name": "name.givenName"},
+                "grace_period_seconds": 0.2
+            })),
+        )
+        .await;
     let records: Vec<Value> = (1..=EMPLOYEES)
         .map(|n| json!({"id": format!("e{n}"), "fields": {"email": format!("e{n}@acme.test"), "first_name": "E"}}))
         .collect();
-    call(
-        &client,
-        port_b,
-        &token,
-        reqwest::Method::POST,
-        "/v1/records/employee/batch",
-        Some(json!({"records": records})),
-    )
-    .await;
+    second.call(&token, reqwest::Method::POST, "/v1/records/employee/batch", Some(json!({"records": records}))).await;
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let page = call(&client, port_a, &token, reqwest::Method::GET, "/v1/records/employee?limit=100", None).await;
+        let page = first.call(&token, reqwest::Method::GET, "/v1/records/employee?limit=100", None).await;
         let synced = page["data"]
             .as_array()
             .unwrap()

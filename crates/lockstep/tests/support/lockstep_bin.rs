@@ -74,6 +74,11 @@ impl ServeProcess {
                 .env("LOCKSTEP_OUTBOUND_ALLOW", allow)
                 .env("LOCKSTEP_WORKER__IDLE_POLL_SECONDS", "0.2")
                 .env("RUST_LOG", "warn");
+            // PostgreSQL needs a configured secret key (SQLite makes one
+            // beside its database); `env` may name another.
+            if database_url.starts_with("postgres") {
+                command.env("LOCKSTEP_SECRET_KEYS", super::app::TEST_SECRET_KEY);
+            }
             for name in unset {
                 command.env_remove(name);
             }

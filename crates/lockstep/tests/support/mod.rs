@@ -9,7 +9,6 @@
 //! - [`postgres`]: a fresh database per test in the throwaway cluster `scripts/test`
 //!   starts ([`fresh_postgres_url`]), and [`Backend`] + [`both_backends!`] to run one
 //!   scenario on SQLite and on PostgreSQL.
-//! - [`serve`]: `lockstep serve` as a child process, for tests between processes.
 //! - [`proxy`]: a fault-injection proxy in front of a real peer.
 //!
 //! Env it relies on (exported by `scripts/test`): `LOCKSTEP_TEST_VENV`,
@@ -23,7 +22,6 @@ pub mod lockstep_bin;
 pub mod peers;
 pub mod postgres;
 pub mod proxy;
-pub mod serve;
 
 pub use peers::{free_port, venv_bin, ScimServer};
 pub use postgres::{fresh_postgres_url, psql, Backend};
