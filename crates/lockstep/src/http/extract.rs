@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 
 use super::problem::{ApiError, FieldError};
 use super::tokens;
-use crate::AppState;
+use crate::http::AppState;
 
 /// axum's prefix on data errors; what follows is `path: message`.
 const DATA_ERROR_PREFIX: &str = "Failed to deserialize the JSON body into the target type: ";
@@ -198,7 +198,7 @@ impl FromRequestParts<AppState> for AuthAdmin {
         let admin = match state.admins.get(&hash, now) {
             Some(admin) => admin,
             None => {
-                let admin = state.store.admin_by_token_hash(&hash).await?.ok_or_else(ApiError::bad_token)?;
+                let admin = state.engine.store().admin_by_token_hash(&hash).await?.ok_or_else(ApiError::bad_token)?;
                 state.admins.insert(hash, admin.clone(), now);
                 admin
             }

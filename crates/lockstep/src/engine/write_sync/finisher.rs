@@ -22,7 +22,7 @@ use lockstep_store::{StoreError, SyncError, SyncFinish, SyncOutcome, SyncQueue};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::http::metrics::Metrics;
+use crate::metrics::Metrics;
 
 /// Most results written in one store call.
 const MAX_GROUP: usize = 512;

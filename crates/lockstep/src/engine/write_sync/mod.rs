@@ -35,8 +35,9 @@ use tokio_util::sync::CancellationToken;
 pub use finisher::Finisher;
 pub use push::LEASE_MARGIN;
 
+use crate::config::WorkerConfig;
 use crate::domain::integration::IntegrationRules;
-use crate::AppState;
+use crate::engine::Engine;
 
 /// What one step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,30 +58,31 @@ struct Claimed {
 /// Pushes due syncs to third parties.
 #[derive(Clone)]
 pub struct WriteSyncWorker {
-    state: AppState,
+    engine: Engine,
+    config: WorkerConfig,
 }
 
 impl WriteSyncWorker {
-    pub fn new(state: AppState) -> Self {
-        Self { state }
+    pub fn new(engine: Engine, config: WorkerConfig) -> Self {
+        Self { engine, config }
     }
 
     fn lease(&self) -> Duration {
-        Duration::from_secs_f64(self.state.config.worker.lease_seconds)
+        Duration::from_secs_f64(self.config.lease_seconds)
     }
 
     fn queue(&self) -> Arc<dyn SyncQueue> {
-        self.state.store.clone()
+        self.engine.store.clone()
     }
 
     /// Claims up to `limit` due syncs and reads their integrations. Syncs of
     /// an integration deleted since they were claimed are left out: their
     /// states went with it.
     async fn claim(&self, limit: usize) -> anyhow::Result<Claimed> {
-        let now = self.state.clock.now();
+        let now = self.engine.clock.now();
         let lease_until = now + chrono::Duration::from_std(self.lease())?;
         let limit = u32::try_from(limit).unwrap_or(u32::MAX);
-        let claimed = self.state.store.claim_due_syncs(now, lease_until, limit).await?;
+        let claimed = self.engine.store.claim_due_syncs(now, lease_until, limit).await?;
         // Per integration: `None` when it is gone, else its rules (`None`
         // inside when its spec cannot be read).
         let mut known: HashMap<i64, Option<Option<Arc<IntegrationRules>>>> = HashMap::new();
@@ -89,7 +91,7 @@ impl WriteSyncWorker {
             let rules = match known.entry(claim.state.integration_id) {
                 Entry::Occupied(entry) => entry.get().clone(),
                 Entry::Vacant(entry) => {
-                    let stored = self.state.store.get_integration(claim.state.tenant_id, *entry.key()).await?;
+                    let stored = self.engine.store.get_integration(claim.state.tenant_id, *entry.key()).await?;
                     let rules = stored.map(|s| IntegrationRules::from_stored(&s).ok().map(Arc::new));
                     entry.insert(rules).clone()
                 }
@@ -105,14 +107,14 @@ impl WriteSyncWorker {
     /// `worker.concurrency` at a time, and records each result as its push
     /// ends. Returns once every result is recorded.
     pub async fn run_once(&self) -> anyhow::Result<StepOutcome> {
-        let Claimed { syncs, lease_until } = self.claim(self.state.config.worker.batch_size as usize).await?;
+        let Claimed { syncs, lease_until } = self.claim(self.config.batch_size as usize).await?;
         if syncs.is_empty() {
             return Ok(StepOutcome::EmptyQueue);
         }
         let count = syncs.len();
-        let finisher = Finisher::start(self.queue(), self.state.metrics.clone());
+        let finisher = Finisher::start(self.queue(), self.engine.metrics.clone());
         stream::iter(syncs)
-            .for_each_concurrent(self.state.config.worker.concurrency, |(claim, rules)| {
+            .for_each_concurrent(self.config.concurrency, |(claim, rules)| {
                 let finisher = &finisher;
                 async move {
                     if let Some(result) = self.push(claim, rules, lease_until).await {
@@ -137,12 +139,12 @@ impl WriteSyncWorker {
     /// Keeps up to `worker.concurrency` pushes in flight until `shutdown`
     /// is cancelled, then lets the pushes in flight end and records them.
     pub async fn run(self, shutdown: CancellationToken) {
-        let signal = self.state.store.work_signal();
-        let idle = Duration::from_secs_f64(self.state.config.worker.idle_poll_seconds);
-        let concurrency = self.state.config.worker.concurrency.max(1);
-        let batch_size = (self.state.config.worker.batch_size as usize).max(1);
+        let signal = self.engine.store.work_signal();
+        let idle = Duration::from_secs_f64(self.config.idle_poll_seconds);
+        let concurrency = self.config.concurrency.max(1);
+        let batch_size = (self.config.batch_size as usize).max(1);
         let slots = Arc::new(Semaphore::new(concurrency));
-        let finisher = Arc::new(Finisher::start(self.queue(), self.state.metrics.clone()));
+        let finisher = Arc::new(Finisher::start(self.queue(), self.engine.metrics.clone()));
         let mut pushes = JoinSet::new();
         let mut backoff = Backoff::default();
         while !shutdown.is_cancelled() {
@@ -200,8 +202,8 @@ impl WriteSyncWorker {
     /// claimable (another process holds it locked while its claim commits),
     /// a backoff that grows while that lasts.
     async fn until_next_due(&self, idle: Duration, backoff: &mut Backoff) -> Duration {
-        match self.state.store.next_due_at().await {
-            Ok(Some(due)) => match (due - self.state.clock.now()).to_std() {
+        match self.engine.store.next_due_at().await {
+            Ok(Some(due)) => match (due - self.engine.clock.now()).to_std() {
                 Ok(wait) if !wait.is_zero() => {
                     backoff.reset();
                     wait.min(idle)

@@ -45,7 +45,7 @@ impl WriteSyncWorker {
             repending_due_at: now + grace,
         };
         let Some(rules) = rules else {
-            let now = self.state.clock.now();
+            let now = self.engine.clock.now();
             let error = SyncError {
                 field: None,
                 code: "invalid_integration".into(),
@@ -55,14 +55,14 @@ impl WriteSyncWorker {
         };
 
         let margin = self.lease().mul_f64(LEASE_MARGIN);
-        let left = (lease_until - self.state.clock.now()).to_std().unwrap_or(Duration::ZERO);
+        let left = (lease_until - self.engine.clock.now()).to_std().unwrap_or(Duration::ZERO);
         if left <= margin {
             tracing::debug!(record = %record.external_id, integration = rules.id, "the claim's lease ran out before the push could start");
-            self.state.metrics.sync_finished("lease_expired");
+            self.engine.metrics.sync_finished("lease_expired");
             return None;
         }
         let started = Instant::now();
-        let result = match connector_for(&self.state.outbound, &self.state.secrets, state.tenant_id, &rules) {
+        let result = match connector_for(&self.engine.outbound, &self.engine.secrets, state.tenant_id, &rules) {
             Err(error) => Err(ConnectorError::Rejected { errors: vec![error] }),
             Ok(connector) => {
                 let deactivate = record.deleted_at.is_some() || !rules.eligibility.admits(&record.fields);
@@ -87,8 +87,8 @@ impl WriteSyncWorker {
                 }
             }
         };
-        self.state.metrics.push_seconds.observe(started.elapsed().as_secs_f64());
-        let now = self.state.clock.now();
+        self.engine.metrics.push_seconds.observe(started.elapsed().as_secs_f64());
+        let now = self.engine.clock.now();
         let outcome = match result {
             Ok(pushed) => SyncOutcome::Synced { remote_id: pushed.remote_id },
             Err(ConnectorError::Rejected { errors }) => {
