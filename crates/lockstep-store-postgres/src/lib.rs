@@ -13,7 +13,7 @@
 //! behind [`Store::work_signal`]). The schema is in `migrations/`.
 //!
 //! Hot paths send many rows per statement (`UNNEST` of arrays), never one
-//! round trip per row (PERFORMANCE-NOTES). Timestamps are truncated to
+//! round trip per row (BENCHMARKS.md). Timestamps are truncated to
 //! milliseconds on the way in, the precision the store contract promises and
 //! SQLite keeps, so both backends hand back the same values.
 
@@ -98,11 +98,6 @@ impl PgStore {
         let signal = Arc::new(Notify::new());
         let listener = signal::Listener::start(url, signal.clone()).await?;
         Ok(PgStore { pool, signal, _listener: listener })
-    }
-
-    /// The pool, for operational tasks (health checks) outside the trait.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
     }
 }
 

@@ -10,7 +10,7 @@
 //!
 //! rusqlite is synchronous; calls run on a blocking-capable thread (see
 //! [`blocking`]). Batching many rows into one transaction, not one round
-//! trip per row, is what makes the batch endpoint fast (PERFORMANCE-NOTES).
+//! trip per row, is what makes the batch endpoint fast (BENCHMARKS.md).
 
 mod codec;
 mod integrations;

@@ -26,9 +26,6 @@ pub struct Pushed {
     /// The third party's id for the record, when it gave one fit to keep
     /// ([`third_party_text::remote_id`]).
     pub remote_id: Option<String>,
-    /// Whether anything was written (false: the third party already matched,
-    /// or the record was not there to deactivate).
-    pub wrote: bool,
 }
 
 /// Why a push did not go through.
@@ -56,14 +53,6 @@ impl ConnectorError {
     /// The third party's final word, with its code and message cleaned.
     pub fn rejected(code: &str, message: &str) -> Self {
         ConnectorError::Rejected { errors: vec![third_party_text::sync_error(code, message)] }
-    }
-
-    /// The errors to keep on the sync state.
-    pub fn errors(&self) -> Vec<SyncError> {
-        match self {
-            ConnectorError::Transient { error, .. } => vec![error.clone()],
-            ConnectorError::Rejected { errors } => errors.clone(),
-        }
     }
 }
 

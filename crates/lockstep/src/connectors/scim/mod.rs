@@ -169,7 +169,7 @@ impl ScimConnector {
         values: &[(&TargetPath, Value)],
         active: bool,
     ) -> Result<Option<Pushed>, ConnectorError> {
-        let pushed = Pushed { remote_id: Some(id.to_owned()), wrote: true };
+        let pushed = Pushed { remote_id: Some(id.to_owned()) };
         match self.patch(id, values, active, None).await {
             Ok(true) => Ok(Some(pushed)),
             Ok(false) => Ok(None),
@@ -201,10 +201,10 @@ impl ScimConnector {
         desired.insert("active".into(), Value::Bool(active));
         let remote_id = third_party_text::remote_id(&id);
         if without_meta(&current) == without_meta(&desired) {
-            return Ok(Pushed { remote_id, wrote: false });
+            return Ok(Pushed { remote_id });
         }
         if self.patch(&id, values, active, Some(&current)).await? {
-            Ok(Pushed { remote_id, wrote: true })
+            Ok(Pushed { remote_id })
         } else {
             Err(ConnectorError::transient("404", "404 the user was removed while Lockstep was updating it", None))
         }
@@ -218,7 +218,7 @@ impl ScimConnector {
         }
         let created = self.send(Method::POST, self.users.clone(), Some(&Value::Object(user))).await?.json()?;
         let remote_id = created.get("id").and_then(Value::as_str).and_then(third_party_text::remote_id);
-        Ok(Pushed { remote_id, wrote: true })
+        Ok(Pushed { remote_id })
     }
 }
 
@@ -264,7 +264,7 @@ impl Connector for ScimConnector {
         }
         match self.find(external_id).await? {
             Some(current) => self.update_found(current, &[], false).await,
-            None => Ok(Pushed { remote_id: None, wrote: false }),
+            None => Ok(Pushed { remote_id: None }),
         }
     }
 }
