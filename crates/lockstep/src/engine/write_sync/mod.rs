@@ -9,9 +9,9 @@
 //! ([`push`]), so two workers never push the same sync at once.
 //!
 //! [`WriteSyncWorker::run`] keeps up to `worker.concurrency` pushes in
-//! flight and claims only as many syncs as it has free slots, so a claimed
-//! sync starts at once rather than waiting, lease running, behind the
-//! others. When it finds nothing to claim it sleeps until the store signals
+//! flight and claims only as many syncs as it has free slots (once half of
+//! them are free), so a claimed sync starts at once rather than waiting,
+//! lease running, behind the others. When it finds nothing to claim it sleeps until the store signals
 //! new work, the next due time, or the idle poll; when the due syncs are
 //! locked by another process's claim it backs off instead of asking again
 //! at once. Tests drive [`WriteSyncWorker::run_once`] (one claim, its
@@ -146,11 +146,15 @@ impl WriteSyncWorker {
         let slots = Arc::new(Semaphore::new(concurrency));
         let finisher = Arc::new(Finisher::start(self.queue(), self.engine.metrics.clone()));
         let mut pushes = JoinSet::new();
+        // Claims wait until half the slots are free (or none is busy), so a
+        // busy worker claims many syncs per transaction rather than one per
+        // push that ends.
+        let refill_at = (concurrency / 2).clamp(1, batch_size);
         let mut backoff = Backoff::default();
         while !shutdown.is_cancelled() {
             while pushes.try_join_next().is_some() {}
             let free = slots.available_permits();
-            if free == 0 {
+            if free < refill_at && !pushes.is_empty() {
                 tokio::select! {
                     _ = pushes.join_next() => {}
                     _ = shutdown.cancelled() => {}
