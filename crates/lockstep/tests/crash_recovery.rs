@@ -22,28 +22,8 @@ async fn a_process_killed_mid_sync_converges_without_duplicates(backend: Backend
     let lease = [("LOCKSTEP_WORKER__LEASE_SECONDS", "2")];
 
     let first = ServeProcess::start(&database_url, "127.0.0.0/8", &lease, &[]).await;
-    let tenant = first
-        .call(
-            &first.operator_token,
-            reqwest::Method::POST,
-            "/v1/tenants",
-            Some(json!({"name": "acme", "admin": {"email": "a@acme.test", "name": "A"}})),
-        )
-        .await;
-    let token = tenant["token"].as_str().unwrap().to_owned();
-    first
-        .call(
-            &token,
-            reqwest::Method::POST,
-            "/v1/integrations",
-            Some(json!({
-                "name": "Directory",
-                "connector": {"kind": "scim", "base_url": proxy.base_url, "bearer_token": scim.token},
-                "field_mapping": {"email": "userName", "first_name": "name.givenName"},
-                "grace_period_seconds": 0.2
-            })),
-        )
-        .await;
+    let token = first.tenant_admin("acme").await;
+    first.directory(&token, &proxy.base_url, &scim.token).await;
 
     // Every write reaches the third party, but its answer is held back.
     proxy.hold(Hold::AfterForwarding);

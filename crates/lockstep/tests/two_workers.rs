@@ -35,28 +35,8 @@ async fn two_processes_and_a_slow_peer_create_each_user_once_and_never_push_it_t
     let first = ServeProcess::start(&database_url, "127.0.0.0/8", &worker, &[]).await;
     let second = ServeProcess::start(&database_url, "127.0.0.0/8", &worker, &[]).await;
 
-    let tenant = first
-        .call(
-            &first.operator_token,
-            reqwest::Method::POST,
-            "/v1/tenants",
-            Some(json!({"name": "acme", "admin": {"email": "a@acme.test", "name": "A"}})),
-        )
-        .await;
-    let token = tenant["token"].as_str().unwrap().to_owned();
-    first
-        .call(
-            &token,
-            reqwest::Method::POST,
-            "/v1/integrations",
-            Some(json!({
-                "name": "Directory",
-                "connector": {"kind": "scim", "base_url": proxy.base_url, "bearer_token": scim.token},
-                "field_mapping": {"email": "userName", "first_name": "name.givenName"},
-                "grace_period_seconds": 0.2
-            })),
-        )
-        .await;
+    let token = first.tenant_admin("acme").await;
+    first.directory(&token, &proxy.base_url, &scim.token).await;
     let records: Vec<Value> = (1..=EMPLOYEES)
         .map(|n| json!({"id": format!("e{n}"), "fields": {"email": format!("e{n}@acme.test"), "first_name": "E"}}))
         .collect();

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::peers::{free_port, random_hex, PeerProcess};
 
@@ -106,6 +106,27 @@ impl ServeProcess {
         let body: Value = response.json().await.unwrap_or(Value::Null);
         assert!(status.is_success(), "{path}: {status} {body}");
         body
+    }
+
+    /// Creates a tenant named `name` with one admin; answers the admin's token.
+    pub async fn tenant_admin(&self, name: &str) -> String {
+        let admin = json!({"email": format!("admin@{name}.test"), "name": "Admin"});
+        let tenant = self
+            .call(&self.operator_token, Method::POST, "/v1/tenants", Some(json!({"name": name, "admin": admin})))
+            .await;
+        tenant["token"].as_str().expect("a new tenant's admin token").to_owned()
+    }
+
+    /// Connects the SCIM third party at `base_url` as "Directory": email to
+    /// `userName`, first name to `name.givenName`, a 0.2 s grace period.
+    pub async fn directory(&self, token: &str, base_url: &str, bearer_token: &str) -> Value {
+        let integration = json!({
+            "name": "Directory",
+            "connector": {"kind": "scim", "base_url": base_url, "bearer_token": bearer_token},
+            "field_mapping": {"email": "userName", "first_name": "name.givenName"},
+            "grace_period_seconds": 0.2
+        });
+        self.call(token, Method::POST, "/v1/integrations", Some(integration)).await
     }
 
     /// What the process wrote to stderr so far (its log).
