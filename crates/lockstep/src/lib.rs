@@ -17,7 +17,6 @@ pub mod connectors;
 pub mod domain;
 pub mod engine;
 pub mod http;
-pub mod sandbox;
 pub mod store;
 pub mod telemetry;
 

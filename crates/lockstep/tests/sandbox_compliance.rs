@@ -9,7 +9,7 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lockstep::sandbox::{RejectRule, Sandbox, SandboxHandle, SandboxOptions};
+use lockstep_sandbox::{RejectRule, Sandbox, SandboxHandle, SandboxOptions};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "sandbox-test-token";

@@ -162,10 +162,6 @@ impl Faults {
         self.lock().reject.push(rule);
     }
 
-    pub fn clear_rejects(&self) {
-        self.lock().reject.clear();
-    }
-
     /// The next `count` `/Users` requests answer 503.
     pub fn fail_next(&self, count: u32) {
         self.fail_next_with(count, StatusCode::SERVICE_UNAVAILABLE);
