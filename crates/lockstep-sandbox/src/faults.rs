@@ -216,6 +216,10 @@ pub struct RequestStats {
     pub searches: u64,
     /// Requests answered with an injected outage or `fail_next` status.
     pub failed_by_faults: u64,
+    /// Users that list and search filters were evaluated on. A filter on
+    /// `id`, `externalId` or `userName` equality examines only the Users
+    /// with that value; any other filter examines every User.
+    pub users_examined: u64,
 }
 
 impl RequestStats {

@@ -13,7 +13,9 @@
 //!
 //! The map: `schema` is the User schema, published by `discovery` and
 //! enforced by `validate`; `users` holds the `/Users` handlers over the
-//! in-memory `directory`; `filter`, `patch`, `path` and `projection` are the
+//! in-memory `directory` and its `index` (Users by `id`, `externalId` and
+//! `userName`, so a look-up costs the same among a million Users as among
+//! ten); `filter`, `patch`, `path` and `projection` are the
 //! RFC's small languages; `faults` holds the switches (latency, outage,
 //! `fail_next`, reject rules) and counters, which `control` applies around
 //! every request and exposes over HTTP at `/_sandbox/…`.
@@ -24,6 +26,7 @@ mod discovery;
 mod error;
 mod faults;
 mod filter;
+mod index;
 mod patch;
 mod path;
 mod projection;
@@ -197,11 +200,16 @@ impl SandboxHandle {
         directory.all().map(|user| directory.render(user)).collect()
     }
 
-    /// The User with this `userName` (case-insensitive), if any.
+    /// How many Users the directory holds.
+    pub fn user_count(&self) -> usize {
+        self.shared.directory().len()
+    }
+
+    /// The User with this `userName` (case-insensitive, as SCIM compares
+    /// it), if any.
     pub fn user_by_user_name(&self, user_name: &str) -> Option<Value> {
-        self.users().into_iter().find(|user| {
-            user.get("userName").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(user_name))
-        })
+        let directory = self.shared.directory();
+        directory.by_user_name(user_name).map(|user| directory.render(user))
     }
 
     /// Counts of the requests received on `/Users` and `/.search`.
