@@ -18,7 +18,6 @@ pub mod domain;
 pub mod engine;
 pub mod http;
 pub mod metrics;
-pub mod sandbox;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
