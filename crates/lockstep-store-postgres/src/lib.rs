@@ -14,7 +14,7 @@
 //! [`Store::work_signal`]). The schema is in `migrations/`.
 //!
 //! Hot paths send many rows per statement (`UNNEST` of arrays), never one
-//! round trip per row (PERFORMANCE-NOTES). Timestamps are truncated to
+//! round trip per row (BENCHMARKS.md). Timestamps are truncated to
 //! milliseconds on the way in, the precision the store contract promises and
 //! SQLite keeps, so both backends hand back the same values.
 
@@ -111,19 +111,20 @@ impl PgStore {
     pub async fn fold_sync_status_counts(&self) -> StoreResult<bool> {
         status_counts::fold(&self.pool).await
     }
-
-    /// The pool, for operational tasks (health checks) outside the trait.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
 }
 
 /// Maps a driver error into the store's terms: unique violations are
-/// `Conflict` (named by their constraint), anything else `Database`.
+/// `Conflict` (named by their constraint), data exceptions `Refused`,
+/// anything else `Database`.
 pub(crate) fn db_error(error: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &error {
         if db.is_unique_violation() {
             return StoreError::Conflict(db.constraint().unwrap_or("unique").to_string());
+        }
+        // Class 22, data exception: the value itself is refused (a NUL in
+        // text or JSON, a number out of range), so trying again cannot help.
+        if db.code().is_some_and(|code| code.starts_with("22")) {
+            return StoreError::Refused(db.message().to_owned());
         }
     }
     StoreError::Database(error.to_string())

@@ -13,7 +13,7 @@
 //! locking path at once.
 //!
 //! The locking path is one transaction of a fixed number of statements,
-//! whatever the batch size (PERFORMANCE-NOTES: many rows per statement):
+//! whatever the batch size, each statement carrying many rows:
 //!
 //! 1. **Lock** the batch's records that exist: `SELECT … FOR UPDATE`, one
 //!    unique-index probe per key, in key order. A key with no record gets an

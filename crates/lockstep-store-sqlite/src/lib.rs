@@ -10,7 +10,7 @@
 //!
 //! rusqlite is synchronous; calls run on a blocking-capable thread (see
 //! [`blocking`]). Batching many rows into one transaction, not one round
-//! trip per row, is what makes the batch endpoint fast (PERFORMANCE-NOTES).
+//! trip per row, is what makes the batch endpoint fast (BENCHMARKS.md).
 
 mod codec;
 mod integrations;
@@ -52,6 +52,9 @@ pub(crate) fn db_error(error: rusqlite::Error) -> StoreError {
     if let rusqlite::Error::SqliteFailure(e, message) = &error {
         if e.code == rusqlite::ErrorCode::ConstraintViolation {
             return StoreError::Conflict(message.clone().unwrap_or_else(|| error.to_string()));
+        }
+        if matches!(e.code, rusqlite::ErrorCode::TooBig | rusqlite::ErrorCode::TypeMismatch) {
+            return StoreError::Refused(message.clone().unwrap_or_else(|| error.to_string()));
         }
     }
     StoreError::Database(error.to_string())

@@ -22,15 +22,15 @@
 //! Workers are off: this measures the write path (API → planner → one
 //! transaction per batch), not third parties.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use lockstep::config::Config;
-use lockstep::App;
-use serde_json::{json, Value};
-use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
+use serde_json::json;
+use support::{employee, Server};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -52,22 +52,6 @@ struct Args {
     // `cargo bench` passes `--bench`; accept and ignore it.
     #[arg(long, hide = true)]
     bench: bool,
-}
-
-const OPERATOR: &str = "benchmark-operator-token";
-
-fn employee(n: usize, (email_version, salary): (&str, u32)) -> Value {
-    json!({
-        "id": format!("emp-{n:07}"),
-        "fields": {
-            "email": format!("person{n}.{email_version}@bench.example"),
-            "first_name": "Bench", "last_name": format!("Person {n}"),
-            "department": "Engineering", "title": "Engineer",
-            "employee_number": format!("{n:07}"), "cost_center": "CC-1",
-            "salary": salary,
-            "status": "active"
-        }
-    })
 }
 
 /// One relevant `PUT` of employee `n` (its email marked `email_version`);
@@ -166,86 +150,28 @@ async fn run_phase(
     name: &'static str,
     values: (&'static str, u32),
 ) -> Phase {
-    let semaphore = Arc::new(Semaphore::new(args.connections));
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for chunk_start in (0..args.records).step_by(args.batch) {
-        let records: Vec<Value> =
-            (chunk_start..(chunk_start + args.batch).min(args.records)).map(|n| employee(n, values)).collect();
-        let body = serde_json::to_vec(&json!({"records": records})).unwrap();
-        let permit = semaphore.clone().acquire_owned().await.unwrap();
-        let (client, url, token) = (client.clone(), url.to_owned(), token.to_owned());
-        tasks.push(tokio::spawn(async move {
-            let sent = Instant::now();
-            let response = client
-                .post(url)
-                .bearer_auth(token)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .expect("the API answers");
-            let status = response.status();
-            let text = response.text().await.unwrap_or_default();
-            assert!(status.is_success(), "batch failed: {status} {text}");
-            drop(permit);
-            sent.elapsed()
-        }));
-    }
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.push(task.await.unwrap());
-    }
-    Phase { name, seconds: started.elapsed().as_secs_f64(), latencies }
+    let shape = (args.records, args.batch, args.connections);
+    let sent = support::send_batches(client, url, token, shape, |n| employee(n, values)).await;
+    Phase { name, seconds: started.elapsed().as_secs_f64(), latencies: sent.iter().map(|b| b.latency).collect() }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let dir = tempfile::tempdir()?;
-    let mut config = Config::defaults();
-    config.database_url = match args.backend.as_str() {
-        "sqlite" => format!("sqlite://{}/bench.db", dir.path().display()),
-        "postgres" => {
-            args.database_url.clone().ok_or_else(|| anyhow::anyhow!("--database-url is required for postgres"))?
-        }
-        other => anyhow::bail!("unknown backend {other}"),
-    };
-    config.operator_token = Some(OPERATOR.into());
-    config.outbound_allow = vec!["127.0.0.0/8".parse()?];
+    let database_url = support::database_url(&args.backend, args.database_url.as_deref(), dir.path())?;
+    let mut config = support::bench_config(Config::defaults(), database_url);
     config.worker.enabled = false;
-    config.body_limit_bytes = 64 << 20;
-    config.secret_keys = vec![lockstep::secrets::SecretKey::generate()];
-    let app = App::build(config).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let shutdown = CancellationToken::new();
-    tokio::spawn(app.run(listener, shutdown.clone()));
+    let server = Server::start(config).await?;
+    let base = server.base.clone();
 
     let client = reqwest::Client::builder().pool_max_idle_per_host(32).build()?;
-    let tenant: Value = client
-        .post(format!("{base}/v1/tenants"))
-        .bearer_auth(OPERATOR)
-        .json(&json!({"name": "bench", "admin": {"email": "bench@bench.example", "name": "Bench"}}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = tenant["token"].as_str().expect("a token").to_owned();
-    let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-    for (name, mapping) in [
-        ("Directory", json!({"email": "userName", "first_name": "name.givenName", "last_name": "name.familyName"})),
-        (
-            "Payroll",
-            json!({"email": "userName", "employee_number": format!("{enterprise}:employeeNumber"), "cost_center": format!("{enterprise}:costCenter")}),
-        ),
-        ("Benefits", json!({"email": "userName", "department": format!("{enterprise}:department"), "title": "title"})),
-    ] {
-        let response = client.post(format!("{base}/v1/integrations")).bearer_auth(&token).json(&json!({
-            "name": name, "connector": {"kind": "scim", "base_url": "http://127.0.0.1:9/scim", "bearer_token": "unused"},
-            "field_mapping": mapping
-        })).send().await?;
-        anyhow::ensure!(response.status().is_success(), "integration: {}", response.text().await?);
+    let token = support::create_tenant(&client, &base, "bench").await?;
+    for (name, mapping) in support::mappings() {
+        // Workers are off: the third party is never reached.
+        let third_party = ("http://127.0.0.1:9/scim", "unused");
+        support::add_scim_integration(&client, &base, &token, name, third_party, mapping, json!({})).await?;
     }
     let url = format!("{base}/v1/records/employee/batch");
     let phases = [
@@ -271,10 +197,9 @@ async fn main() -> anyhow::Result<()> {
     for (phase, count, states) in &rows {
         let mut sorted = phase.latencies.clone();
         sorted.sort();
-        let pct = |p: f64| sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3;
+        let pct = |p: f64| support::percentile(&sorted, p).unwrap_or_default().as_secs_f64() * 1e3;
         let rate = *count as f64 / phase.seconds;
         println!("| {} | {:.0} | {:.0} | {:.1} ms | {:.1} ms |", phase.name, rate, rate * states, pct(0.5), pct(0.99));
     }
-    shutdown.cancel();
-    Ok(())
+    server.stop().await
 }

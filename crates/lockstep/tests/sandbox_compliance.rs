@@ -9,7 +9,7 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lockstep::sandbox::{RejectRule, Sandbox, SandboxHandle, SandboxOptions};
+use lockstep_sandbox::{RejectRule, Sandbox, SandboxHandle, SandboxOptions};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "sandbox-test-token";
@@ -287,12 +287,19 @@ async fn users_are_filtered_paged_and_versioned() {
         assert_eq!(response.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("application/scim+json"));
     }
 
+    // Look-ups by userName or externalId examine only the Users they find;
+    // other filters examine every User.
     let query = |filter: &str| http.get(&users).query(&[("filter", filter)]);
+    sandbox.reset_stats();
     let (_, found) = send(query(r#"userName eq "BOB""#)).await;
     assert_eq!(found["totalResults"], 1, "{found}");
     assert_eq!(found["Resources"][0]["externalId"], "e-2");
+    let (_, found) = send(query(r#"externalId eq "e-3""#)).await;
+    assert_eq!(found["Resources"][0]["userName"], "cy");
+    assert_eq!(sandbox.stats().users_examined, 2);
     let (_, found) = send(query(r#"emails.value eq "cy@work.example" or externalId eq "e-1""#)).await;
     assert_eq!(found["totalResults"], 2, "{found}");
+    assert_eq!(sandbox.stats().users_examined, 2 + 3);
     let (status, error) = send(query("userName eq")).await;
     assert_eq!((status, error["scimType"].as_str()), (400, Some("invalidFilter")));
 

@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::sandbox::{FaultSettings, RejectRule, Sandbox, SandboxHandle, SandboxOptions};
 use crate::App;
+use lockstep_sandbox::{FaultSettings, RejectRule, Sandbox, SandboxHandle, SandboxOptions};
 
 /// Options of `lockstep demo`.
 #[derive(Debug, Clone, clap::Args)]

@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 
 use super::problem::{ApiError, FieldError};
 use super::tokens;
-use crate::AppState;
+use crate::http::AppState;
 
 /// axum's prefix on data errors; what follows is `path: message`.
 const DATA_ERROR_PREFIX: &str = "Failed to deserialize the JSON body into the target type: ";
@@ -195,8 +195,8 @@ impl FromRequestParts<AppState> for AuthAdmin {
         let token = bearer(&parts.headers).ok_or_else(ApiError::missing_token)?;
         // Asked on every request, never cached, and the same way for any
         // token: see `tokens::bearer` for why.
-        let found = state.store.token_by_hash(&tokens::hash(token)).await?;
-        let admin = tokens::bearer::admit(found, state.clock.now())?;
+        let found = state.engine.store().token_by_hash(&tokens::hash(token)).await?;
+        let admin = tokens::bearer::admit(found, state.engine.clock().now())?;
         Ok(AuthAdmin { admin_id: admin.id, tenant_id: admin.tenant_id, admin })
     }
 }

@@ -45,7 +45,7 @@ use super::problem::{ApiError, Problem};
 use crate::domain::eligibility::Condition;
 use crate::domain::integration::{same_origin, IntegrationSettings, BEARER_TOKEN_FIELD, DEFAULT_MAX_WAIT_SECONDS};
 use crate::domain::retry::RetryPolicy;
-use crate::AppState;
+use crate::http::AppState;
 
 /// The record type an integration syncs when the body names none.
 const DEFAULT_RECORD_TYPE: &str = "employee";
@@ -130,7 +130,7 @@ struct IntegrationInput {
 impl IntegrationInput {
     /// What the store keeps: the credentials sealed for `tenant_id`.
     fn into_stored(mut self, state: &AppState, tenant_id: i64) -> Result<NewIntegration, ApiError> {
-        self.settings.connector = self.settings.connector.sealed(&state.secrets, tenant_id);
+        self.settings.connector = self.settings.connector.sealed(state.engine.secrets(), tenant_id);
         let spec = serde_json::to_value(&self.settings).map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok(NewIntegration { name: self.name, record_type: self.record_type, spec })
     }
@@ -156,7 +156,8 @@ fn parse_input(state: &AppState, body: Value) -> Result<IntegrationInput, ApiErr
     // `parse` accepted the URL, so it parses; the guard then judges its address.
     if let Ok(url) = url::Url::parse(settings.connector.base_url()) {
         state
-            .outbound
+            .engine
+            .outbound()
             .guard()
             .check_url(&url)
             .map_err(|e| ApiError::invalid_field("connector.base_url", e.to_string()))?;
@@ -215,9 +216,13 @@ pub async fn create_integration(
     refuse_credentials_not_strings(&body)?;
     let input = parse_input(&state, body)?.into_stored(&state, caller.tenant_id)?;
     let name = input.name.clone();
-    let stored =
-        state.store.create_integration(caller.tenant_id, input, state.clock.now()).await.map_err(name_taken(&name))?;
-    state.integrations.forget(caller.tenant_id);
+    let stored = state
+        .engine
+        .store()
+        .create_integration(caller.tenant_id, input, state.engine.clock().now())
+        .await
+        .map_err(name_taken(&name))?;
+    state.engine.integrations_changed(caller.tenant_id);
     tracing::info!(tenant_id = caller.tenant_id, integration_id = stored.id, "integration created");
     Ok((StatusCode::CREATED, axum::Json(IntegrationView::from_stored(stored)?)))
 }
@@ -232,7 +237,7 @@ pub async fn list_integrations(
     State(state): State<AppState>,
     caller: AuthAdmin,
 ) -> Result<axum::Json<IntegrationList>, ApiError> {
-    let stored = state.store.list_integrations(caller.tenant_id).await?;
+    let stored = state.engine.store().list_integrations(caller.tenant_id).await?;
     let data = stored.into_iter().map(IntegrationView::from_stored).collect::<Result<_, _>>()?;
     Ok(axum::Json(IntegrationList { data }))
 }
@@ -249,7 +254,7 @@ pub async fn get_integration(
     caller: AuthAdmin,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<IntegrationView>, ApiError> {
-    let stored = state.store.get_integration(caller.tenant_id, id).await?.ok_or_else(|| not_found(id))?;
+    let stored = state.engine.store().get_integration(caller.tenant_id, id).await?.ok_or_else(|| not_found(id))?;
     Ok(axum::Json(IntegrationView::from_stored(stored)?))
 }
 
@@ -277,7 +282,7 @@ pub async fn patch_integration(
     }
     refuse_credentials_not_strings(&patch)?;
     let sends_token = patch.pointer("/connector/bearer_token").is_some_and(Value::is_string);
-    let stored = state.store.get_integration(caller.tenant_id, id).await?.ok_or_else(|| not_found(id))?;
+    let stored = state.engine.store().get_integration(caller.tenant_id, id).await?.ok_or_else(|| not_found(id))?;
     let mut input = stored_input(&stored);
     let stored_base_url = input.pointer("/connector/base_url").and_then(Value::as_str).map(str::to_owned);
     merge_patch::apply(&mut input, patch);
@@ -293,12 +298,13 @@ pub async fn patch_integration(
     let input = input.into_stored(&state, caller.tenant_id)?;
     let name = input.name.clone();
     let updated = state
-        .store
-        .update_integration(caller.tenant_id, id, input, state.clock.now())
+        .engine
+        .store()
+        .update_integration(caller.tenant_id, id, input, state.engine.clock().now())
         .await
         .map_err(name_taken(&name))?
         .ok_or_else(|| not_found(id))?;
-    state.integrations.forget(caller.tenant_id);
+    state.engine.integrations_changed(caller.tenant_id);
     Ok(axum::Json(IntegrationView::from_stored(updated)?))
 }
 
@@ -314,8 +320,8 @@ pub async fn delete_integration(
     caller: AuthAdmin,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    if state.store.delete_integration(caller.tenant_id, id).await? {
-        state.integrations.forget(caller.tenant_id);
+    if state.engine.store().delete_integration(caller.tenant_id, id).await? {
+        state.engine.integrations_changed(caller.tenant_id);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(id))

@@ -20,12 +20,13 @@ pub mod extract;
 pub mod health;
 pub mod integrations;
 pub mod merge_patch;
-pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod records;
 pub mod tenants;
 pub mod tokens;
+
+use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::Method;
@@ -34,8 +35,26 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::AppState;
 use records::{batch, read, write};
+
+use crate::config::Config;
+use crate::engine::Engine;
+
+/// What every request handler shares: the engine it calls and the
+/// configuration. Cheap to clone. Nothing about callers is held here: a
+/// bearer token is looked up in the store on every request (see
+/// [`tokens::bearer`]).
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub config: Arc<Config>,
+}
+
+impl AppState {
+    pub fn new(engine: Engine, config: Arc<Config>) -> AppState {
+        AppState { engine, config }
+    }
+}
 
 /// Every route of the server.
 pub fn router(state: AppState) -> Router {
@@ -97,6 +116,6 @@ async fn track_request(State(state): State<AppState>, request: Request, next: Ne
         _ => "other".to_owned(),
     };
     let response = next.run(request).await;
-    state.metrics.http_request(&method, &route, response.status().as_u16());
+    state.engine.metrics().http_request(&method, &route, response.status().as_u16());
     response
 }

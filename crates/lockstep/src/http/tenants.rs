@@ -16,7 +16,7 @@ use super::admins::{check_name, AdminView, CreateAdmin};
 use super::extract::{Json, Operator};
 use super::problem::{ApiError, FieldError, Problem};
 use super::tokens;
-use crate::AppState;
+use crate::http::AppState;
 
 /// A tenant as the API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -74,8 +74,11 @@ pub async fn create_tenant(
         return Err(ApiError::invalid_fields(errors));
     }
     let token = tokens::generate();
-    let (tenant, admin) =
-        state.store.create_tenant(body.name.trim(), body.admin.into_new_admin(&token), state.clock.now()).await?;
+    let (tenant, admin) = state
+        .engine
+        .store()
+        .create_tenant(body.name.trim(), body.admin.into_new_admin(&token), state.engine.clock().now())
+        .await?;
     tracing::info!(tenant_id = tenant.id, admin_id = admin.id, "tenant created");
     Ok((StatusCode::CREATED, axum::Json(TenantCreated { tenant: tenant.into(), admin: admin.into(), token })))
 }

@@ -19,7 +19,7 @@ use super::{check_record_id, check_record_type};
 use crate::engine::records::write_records;
 use crate::http::extract::{AuthAdmin, Json, Path};
 use crate::http::problem::{ApiError, FieldError, Problem};
-use crate::AppState;
+use crate::http::AppState;
 
 /// The most records one batch may hold.
 pub const MAX_BATCH: usize = 5_000;
@@ -82,7 +82,7 @@ pub async fn write_batch(
     if writes.is_empty() {
         return Ok(axum::Json(BatchResponse { results: Vec::new() }));
     }
-    let written = write_records(&state, caller.tenant_id, &record_type, writes).await?;
+    let written = write_records(&state.engine, caller.tenant_id, &record_type, writes).await?;
     let results = written
         .written
         .into_iter()

@@ -31,7 +31,7 @@ pub use bearer::{constant_time_eq, generate, hash, TokenStatus, TOKEN_PREFIX};
 use super::admins::check_name;
 use super::extract::{AuthAdmin, OptionalJson, Path};
 use super::problem::{ApiError, FieldError, Problem};
-use crate::AppState;
+use crate::http::AppState;
 
 /// The longest a token may be made to live: a year.
 pub const MAX_LIFETIME_SECONDS: i64 = 365 * 24 * 3600;
@@ -178,8 +178,8 @@ pub async fn list_tokens(
     RawQuery(query): RawQuery,
 ) -> Result<axum::Json<TokenList>, ApiError> {
     let admin_id = admin_filter(query.as_deref().unwrap_or_default())?;
-    let tokens = state.store.list_tokens(caller.tenant_id, admin_id).await?;
-    let now = state.clock.now();
+    let tokens = state.engine.store().list_tokens(caller.tenant_id, admin_id).await?;
+    let now = state.engine.clock().now();
     Ok(axum::Json(TokenList { data: tokens.into_iter().map(|t| TokenView::at(t, now)).collect() }))
 }
 
@@ -199,12 +199,13 @@ pub async fn create_token(
     OptionalJson(body): OptionalJson<CreateToken>,
 ) -> Result<(StatusCode, axum::Json<TokenCreated>), ApiError> {
     let body = body.unwrap_or_default();
-    let now = state.clock.now();
+    let now = state.engine.clock().now();
     let (label, expires_at) = body.validate(now)?;
     let admin_id = body.admin_id.unwrap_or(caller.admin_id);
     let token = generate();
     let created = state
-        .store
+        .engine
+        .store()
         .create_token(caller.tenant_id, admin_id, bearer::stored(&token, label, expires_at), now)
         .await?
         .ok_or_else(|| ApiError::invalid_field("admin_id", format!("no admin {admin_id} in this tenant")))?;
@@ -231,8 +232,8 @@ pub async fn get_token(
     caller: AuthAdmin,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<TokenView>, ApiError> {
-    let token = state.store.get_token(caller.tenant_id, id).await?.ok_or_else(|| token_not_found(id))?;
-    Ok(axum::Json(TokenView::at(token, state.clock.now())))
+    let token = state.engine.store().get_token(caller.tenant_id, id).await?.ok_or_else(|| token_not_found(id))?;
+    Ok(axum::Json(TokenView::at(token, state.engine.clock().now())))
 }
 
 /// Revokes a token: every process refuses it from its next request on.
@@ -249,8 +250,9 @@ pub async fn revoke_token(
     caller: AuthAdmin,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<TokenView>, ApiError> {
-    let now = state.clock.now();
-    let token = state.store.revoke_token(caller.tenant_id, id, now).await?.ok_or_else(|| token_not_found(id))?;
+    let now = state.engine.clock().now();
+    let token =
+        state.engine.store().revoke_token(caller.tenant_id, id, now).await?.ok_or_else(|| token_not_found(id))?;
     tracing::info!(tenant_id = caller.tenant_id, token_id = id, by = caller.admin_id, "token revoked");
     Ok(axum::Json(TokenView::at(token, now)))
 }

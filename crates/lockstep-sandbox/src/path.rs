@@ -197,7 +197,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::sandbox::schema::ENTERPRISE_SCHEMA;
+    use crate::schema::ENTERPRISE_SCHEMA;
 
     #[test]
     fn attribute_paths_parse_with_and_without_urn() {

@@ -1,6 +1,7 @@
 //! The in-memory directory of Users: storage in creation order, server-assigned
 //! ids, `meta` (created / lastModified / location / version), `userName`
-//! uniqueness, and rendering a stored User as its SCIM representation.
+//! uniqueness, filtered reads through the indexes of [`super::index`], and
+//! rendering a stored User as its SCIM representation.
 //!
 //! A stored User keeps only its attributes (canonical names, the extension
 //! under its URN); `id`, `meta` and `schemas` are derived at render time, so
@@ -8,13 +9,15 @@
 //! candidate first and runs the reject rules on it: a rule sees exactly what
 //! a read would return.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
 
 use super::error::ScimError;
 use super::faults::{check_rejections, RejectRule};
+use super::filter::Filter;
+use super::index::{Indexes, Keys, Seq};
 use super::schema::{ENTERPRISE_SCHEMA, USER_SCHEMA};
 
 /// One stored User.
@@ -39,14 +42,24 @@ impl StoredUser {
 pub struct Directory {
     base_url: String,
     /// Keyed by creation sequence, so listings are in creation order.
-    users: BTreeMap<u64, StoredUser>,
-    by_id: HashMap<String, u64>,
-    next_seq: u64,
+    users: BTreeMap<Seq, StoredUser>,
+    indexes: Indexes,
+    next_seq: Seq,
+}
+
+/// What a filtered read found.
+#[derive(Debug)]
+pub struct Selection {
+    /// The matching Users, rendered, in creation order.
+    pub users: Vec<Value>,
+    /// How many Users the filter was evaluated on: the indexes' candidates,
+    /// or every User when they could not narrow it.
+    pub examined: usize,
 }
 
 impl Directory {
     pub fn new(base_url: String) -> Self {
-        Directory { base_url, users: BTreeMap::new(), by_id: HashMap::new(), next_seq: 0 }
+        Directory { base_url, users: BTreeMap::new(), indexes: Indexes::default(), next_seq: 0 }
     }
 
     pub fn location(&self, id: &str) -> String {
@@ -54,12 +67,37 @@ impl Directory {
     }
 
     pub fn get(&self, id: &str) -> Option<&StoredUser> {
-        self.by_id.get(id).and_then(|seq| self.users.get(seq))
+        self.indexes.by_id(id).and_then(|seq| self.users.get(&seq))
+    }
+
+    /// The User with this `userName`, compared case-insensitively.
+    pub fn by_user_name(&self, user_name: &str) -> Option<&StoredUser> {
+        self.indexes.by_user_name(user_name).and_then(|seq| self.users.get(&seq))
+    }
+
+    pub fn len(&self) -> usize {
+        self.users.len()
     }
 
     /// Every User, in creation order.
     pub fn all(&self) -> impl Iterator<Item = &StoredUser> {
         self.users.values()
+    }
+
+    /// The Users `filter` matches, in creation order. Filters on `id`,
+    /// `externalId` and `userName` equality examine only the Users the
+    /// indexes name; any other filter examines every User.
+    pub fn select(&self, filter: &Filter) -> Selection {
+        let matching = |user: &&StoredUser| filter.matches(&self.render(user));
+        let (users, examined): (Vec<&StoredUser>, usize) = match self.indexes.candidates(filter) {
+            Some(seqs) => {
+                let candidates: Vec<&StoredUser> = seqs.iter().filter_map(|seq| self.users.get(seq)).collect();
+                let examined = candidates.len();
+                (candidates.into_iter().filter(matching).collect(), examined)
+            }
+            None => (self.users.values().filter(matching).collect(), self.users.len()),
+        };
+        Selection { users: users.into_iter().map(|user| self.render(user)).collect(), examined }
     }
 
     /// The full SCIM representation (everything but `returned: never`
@@ -94,10 +132,10 @@ impl Directory {
     pub fn create(&mut self, attributes: Map<String, Value>, rules: &[RejectRule]) -> Result<StoredUser, ScimError> {
         let now = now();
         let user = StoredUser { id: new_id(), created: now.clone(), last_modified: now, version: 1, attributes };
-        self.check_write(&user, rules)?;
         let seq = self.next_seq;
+        self.check_write(seq, &user, rules)?;
         self.next_seq += 1;
-        self.by_id.insert(user.id.clone(), seq);
+        self.indexes.insert(seq, Keys::of(&user.id, &user.attributes));
         self.users.insert(seq, user.clone());
         Ok(user)
     }
@@ -109,35 +147,40 @@ impl Directory {
         attributes: Map<String, Value>,
         rules: &[RejectRule],
     ) -> Result<StoredUser, ScimError> {
-        let seq = *self.by_id.get(id).ok_or_else(|| user_not_found(id))?;
+        let seq = self.indexes.by_id(id).ok_or_else(|| user_not_found(id))?;
         let current = self.users.get(&seq).ok_or_else(|| user_not_found(id))?;
         let user = StoredUser { last_modified: now(), version: current.version + 1, attributes, ..current.clone() };
-        self.check_write(&user, rules)?;
+        self.check_write(seq, &user, rules)?;
+        self.indexes.update(seq, Keys::of(&current.id, &current.attributes), Keys::of(&user.id, &user.attributes));
         self.users.insert(seq, user.clone());
         Ok(user)
     }
 
     /// Removes User `id`; `false` when there was none.
     pub fn delete(&mut self, id: &str) -> bool {
-        match self.by_id.remove(id) {
-            Some(seq) => self.users.remove(&seq).is_some(),
+        let Some(seq) = self.indexes.by_id(id) else {
+            return false;
+        };
+        match self.users.remove(&seq) {
+            Some(user) => {
+                self.indexes.remove(seq, Keys::of(&user.id, &user.attributes));
+                true
+            }
             None => false,
         }
     }
 
-    fn check_write(&self, user: &StoredUser, rules: &[RejectRule]) -> Result<(), ScimError> {
-        check_rejections(rules, &self.render(user))?;
-        let user_name = user.attributes.get("userName").and_then(Value::as_str).unwrap_or_default();
+    /// Refuses a write that a reject rule matches or whose `userName`
+    /// another User (not `seq`) holds.
+    fn check_write(&self, seq: Seq, user: &StoredUser, rules: &[RejectRule]) -> Result<(), ScimError> {
+        if !rules.is_empty() {
+            check_rejections(rules, &self.render(user))?;
+        }
+        let Some(user_name) = user.attributes.get("userName").and_then(Value::as_str) else {
+            return Ok(());
+        };
         // userName is caseExact=false (RFC 7643 §4.1.1): "ADA" and "ada" collide.
-        let taken = self.users.values().any(|other| {
-            other.id != user.id
-                && other
-                    .attributes
-                    .get("userName")
-                    .and_then(Value::as_str)
-                    .is_some_and(|n| n.to_lowercase() == user_name.to_lowercase())
-        });
-        if taken {
+        if self.indexes.by_user_name(user_name).is_some_and(|holder| holder != seq) {
             return Err(ScimError::new(
                 StatusCode::CONFLICT,
                 Some("uniqueness"),
@@ -162,40 +205,5 @@ fn new_id() -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn attrs(value: Value) -> Map<String, Value> {
-        value.as_object().cloned().unwrap_or_default()
-    }
-
-    #[test]
-    fn created_users_get_id_meta_and_no_password_on_render() {
-        let mut directory = Directory::new("http://127.0.0.1:1".into());
-        let user =
-            directory.create(attrs(json!({"userName": "ada", "password": "s3cret"})), &[]).expect("created").clone();
-        let rendered = directory.render(&user);
-        assert_eq!(rendered["meta"]["version"], "W/\"1\"");
-        assert_eq!(rendered["meta"]["location"], format!("http://127.0.0.1:1/Users/{}", user.id));
-        assert!(rendered.get("password").is_none());
-        assert_eq!(rendered["schemas"], json!([USER_SCHEMA]));
-    }
-
-    #[test]
-    fn user_names_are_unique_ignoring_case() {
-        let mut directory = Directory::new(String::new());
-        directory.create(attrs(json!({"userName": "ada"})), &[]).expect("first");
-        let err = directory.create(attrs(json!({"userName": "ADA"})), &[]).expect_err("taken");
-        assert_eq!((err.status, err.scim_type), (StatusCode::CONFLICT, Some("uniqueness")));
-    }
-
-    #[test]
-    fn updates_bump_the_version_and_keep_the_id() {
-        let mut directory = Directory::new(String::new());
-        let id = directory.create(attrs(json!({"userName": "ada"})), &[]).expect("created").id.clone();
-        let updated = directory.update(&id, attrs(json!({"userName": "ada2"})), &[]).expect("updated");
-        assert_eq!((updated.id.as_str(), updated.version), (id.as_str(), 2));
-        assert!(directory.delete(&id));
-        assert!(!directory.delete(&id));
-    }
-}
+#[path = "directory_tests.rs"]
+mod tests;

@@ -1,16 +1,21 @@
 //! The sandbox third party: an in-memory SCIM 2.0 (RFC 7643/7644) directory of
-//! `/Users` that `lockstep demo` syncs to and tests aim faults at.
+//! `/Users` that `lockstep demo` syncs to, tests aim faults at and the push
+//! benchmark measures against.
 //!
-//! It runs as `lockstep sandbox --listen 127.0.0.1:9100 …` ([`run`]) or
-//! in-process on any listener ([`Sandbox::start`], port 0 in tests), and is
-//! strict where a real directory is (schema-checked writes, unique
+//! It serves on any listener ([`Sandbox::start`]): `lockstep sandbox` runs it
+//! on its own, the demo and the benchmark inside their process, tests on port
+//! 0. It is strict where a real directory is (schema-checked writes, unique
 //! `userName`, ETags, SCIM errors everywhere) so a connector that passes here
-//! has met the standard, which `tests/sandbox_compliance.rs` holds it to with
-//! the independent checker scim2-tester.
+//! has met the standard, which the app's `tests/sandbox_compliance.rs` holds
+//! it to with the independent checker scim2-tester. It is its own crate
+//! because it shares nothing with the app but the standard: the app talks to
+//! it over HTTP like to any third party.
 //!
 //! The map: `schema` is the User schema, published by `discovery` and
 //! enforced by `validate`; `users` holds the `/Users` handlers over the
-//! in-memory `directory`; `filter`, `patch`, `path` and `projection` are the
+//! in-memory `directory` and its `index` (Users by `id`, `externalId` and
+//! `userName`, so a look-up costs the same among a million Users as among
+//! ten); `filter`, `patch`, `path` and `projection` are the
 //! RFC's small languages; `faults` holds the switches (latency, outage,
 //! `fail_next`, reject rules) and counters, which `control` applies around
 //! every request and exposes over HTTP at `/_sandbox/…`.
@@ -21,6 +26,7 @@ mod discovery;
 mod error;
 mod faults;
 mod filter;
+mod index;
 mod patch;
 mod path;
 mod projection;
@@ -32,7 +38,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::Value;
@@ -43,59 +48,6 @@ use tokio::task::JoinHandle;
 pub use faults::{FaultSettings, Faults, RejectRule, RequestStats};
 
 use directory::Directory;
-
-/// Command-line options of `lockstep sandbox`.
-#[derive(Clone, clap::Args)]
-pub struct SandboxArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:9100")]
-    pub listen: SocketAddr,
-    /// The directory's name, shown in its ResourceType description and logs.
-    #[arg(long, default_value = "Sandbox")]
-    pub name: String,
-    /// When set, every request needs `Authorization: Bearer <token>`.
-    #[arg(long, env = "LOCKSTEP_SANDBOX_BEARER_TOKEN")]
-    pub bearer_token: Option<String>,
-    /// Delay every SCIM response by this many milliseconds.
-    #[arg(long, default_value_t = 0)]
-    pub latency_ms: u64,
-    /// Refuse writes that set ATTR to VALUE with 400 invalidValue (repeatable),
-    /// e.g. `title=Forbidden` or `emails[type eq "work"].value=x@example.com`.
-    #[arg(long = "reject", value_name = "ATTR=VALUE")]
-    pub reject: Vec<RejectRule>,
-    /// Start with every /Users request answering 503.
-    #[arg(long)]
-    pub outage: bool,
-}
-
-impl std::fmt::Debug for SandboxArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SandboxArgs")
-            .field("listen", &self.listen)
-            .field("name", &self.name)
-            .field("bearer_token", &self.bearer_token.as_ref().map(|_| "<redacted>"))
-            .field("latency_ms", &self.latency_ms)
-            .field("reject", &self.reject)
-            .field("outage", &self.outage)
-            .finish()
-    }
-}
-
-impl SandboxArgs {
-    /// The options these arguments describe (everything but the address).
-    pub fn options(&self) -> SandboxOptions {
-        SandboxOptions {
-            name: self.name.clone(),
-            bearer_token: self.bearer_token.clone(),
-            faults: FaultSettings {
-                latency_ms: self.latency_ms,
-                outage: self.outage,
-                reject: self.reject.clone(),
-                ..FaultSettings::default()
-            },
-        }
-    }
-}
 
 /// How an in-process sandbox starts.
 #[derive(Clone)]
@@ -248,11 +200,16 @@ impl SandboxHandle {
         directory.all().map(|user| directory.render(user)).collect()
     }
 
-    /// The User with this `userName` (case-insensitive), if any.
+    /// How many Users the directory holds.
+    pub fn user_count(&self) -> usize {
+        self.shared.directory().len()
+    }
+
+    /// The User with this `userName` (case-insensitive, as SCIM compares
+    /// it), if any.
     pub fn user_by_user_name(&self, user_name: &str) -> Option<Value> {
-        self.users().into_iter().find(|user| {
-            user.get("userName").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(user_name))
-        })
+        let directory = self.shared.directory();
+        directory.by_user_name(user_name).map(|user| directory.render(user))
     }
 
     /// Counts of the requests received on `/Users` and `/.search`.
@@ -284,21 +241,4 @@ impl Drop for SandboxHandle {
             let _ = stop.send(());
         }
     }
-}
-
-/// Runs the sandbox until interrupted (Ctrl-C).
-pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
-    let handle = Sandbox::start(listener, args.options()).await;
-    println!("{} sandbox serving SCIM 2.0 at {}", args.name, handle.base_url());
-    tracing::info!(
-        sandbox = %args.name,
-        base_url = %handle.base_url(),
-        token = args.bearer_token.is_some(),
-        faults = ?handle.faults().settings(),
-        "sandbox started"
-    );
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
-    handle.shutdown().await;
-    Ok(())
 }

@@ -106,7 +106,7 @@ pub async fn method_not_allowed(method: Method) -> Response {
 
 /// `GET /_sandbox`
 pub async fn overview(State(s): State<Arc<Shared>>) -> Response {
-    let users = s.directory().all().count();
+    let users = s.directory().len();
     let body = json!({
         "name": s.name,
         "base_url": s.base_url,

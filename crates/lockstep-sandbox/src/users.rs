@@ -146,14 +146,20 @@ fn list_response(s: &Shared, page: Page) -> Response {
     let start = usize::try_from(page.start_index.unwrap_or(1).max(1)).unwrap_or(usize::MAX);
     let count = page.count.map_or(MAX_RESULTS, |c| usize::try_from(c.max(0)).unwrap_or(MAX_RESULTS)).min(MAX_RESULTS);
     let directory = s.directory();
-    let matching: Vec<Value> = directory
-        .all()
-        .map(|user| directory.render(user))
-        .filter(|user| page.filter.as_ref().is_none_or(|f| f.matches(user)))
-        .collect();
-    let total = matching.len();
-    let resources: Vec<Value> =
-        matching.into_iter().skip(start - 1).take(count).map(|user| page.projection.apply(user)).collect();
+    let (total, resources): (usize, Vec<Value>) = match &page.filter {
+        Some(filter) => {
+            let selection = directory.select(filter);
+            s.record(|stats| stats.users_examined += selection.examined as u64);
+            let total = selection.users.len();
+            (total, selection.users.into_iter().skip(start - 1).take(count).map(|u| page.projection.apply(u)).collect())
+        }
+        // Unfiltered, only the page is rendered.
+        None => (
+            directory.len(),
+            directory.all().skip(start - 1).take(count).map(|u| page.projection.apply(directory.render(u))).collect(),
+        ),
+    };
+    drop(directory);
     let body = json!({
         "schemas": [LIST_SCHEMA],
         "totalResults": total,

@@ -162,10 +162,6 @@ impl Faults {
         self.lock().reject.push(rule);
     }
 
-    pub fn clear_rejects(&self) {
-        self.lock().reject.clear();
-    }
-
     /// The next `count` `/Users` requests answer 503.
     pub fn fail_next(&self, count: u32) {
         self.fail_next_with(count, StatusCode::SERVICE_UNAVAILABLE);
@@ -220,6 +216,10 @@ pub struct RequestStats {
     pub searches: u64,
     /// Requests answered with an injected outage or `fail_next` status.
     pub failed_by_faults: u64,
+    /// Users that list and search filters were evaluated on. A filter on
+    /// `id`, `externalId` or `userName` equality examines only the Users
+    /// with that value; any other filter examines every User.
+    pub users_examined: u64,
 }
 
 impl RequestStats {

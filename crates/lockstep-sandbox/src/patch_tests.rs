@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use super::*;
-use crate::sandbox::schema::ENTERPRISE_SCHEMA;
+use crate::schema::ENTERPRISE_SCHEMA;
 
 const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 

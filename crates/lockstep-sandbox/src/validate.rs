@@ -134,7 +134,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::sandbox::schema::ENTERPRISE_SCHEMA;
+    use crate::schema::ENTERPRISE_SCHEMA;
 
     #[test]
     fn names_are_matched_case_insensitively_and_stored_canonically() {
