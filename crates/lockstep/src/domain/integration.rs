@@ -31,9 +31,15 @@ pub enum ConnectorConfig {
 #[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScimConnectorConfig {
-    /// The SCIM base URL; `/Users` is appended.
+    /// The SCIM base URL; `/Users` is appended. An http or https URL with a
+    /// host; an address the operator's outbound policy refuses (a private,
+    /// loopback or link-local one unless allowed) is refused with 422.
+    #[schema(
+        pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://(?:[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*(?:\.[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)*|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?(?:/[A-Za-z0-9._~!$&'()*+,;=:@-]*)*$"
+    )]
     pub base_url: String,
-    /// Sent as `Authorization: Bearer …`.
+    /// Sent as `Authorization: Bearer …`: visible ASCII, no spaces.
+    #[schema(pattern = r"^[!-~]+$", min_length = 1)]
     pub bearer_token: String,
 }
 
@@ -138,7 +144,7 @@ pub struct IntegrationRules {
 impl IntegrationSettings {
     /// Validates every key and parses the settings into rules.
     pub fn parse(&self, id: i64, name: &str, record_type: &str) -> Result<IntegrationRules, SpecError> {
-        if name.trim().is_empty() || name.len() > 200 {
+        if name.trim().is_empty() || name.chars().count() > 200 {
             return Err(spec_error("name", "must be 1–200 characters"));
         }
         validate_record_type(record_type)?;
@@ -149,8 +155,13 @@ impl IntegrationSettings {
                 if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
                     return Err(spec_error("connector.base_url", "must be an http or https URL with a host"));
                 }
-                if scim.bearer_token.is_empty() {
-                    return Err(spec_error("connector.bearer_token", "must not be empty"));
+                // It is sent as a header value: a stray space or newline (a
+                // copy-paste slip) would fail every sync, so it fails here.
+                if scim.bearer_token.is_empty() || !scim.bearer_token.chars().all(|c| c.is_ascii_graphic()) {
+                    return Err(spec_error(
+                        "connector.bearer_token",
+                        "must be 1 or more visible ASCII characters (no spaces)",
+                    ));
                 }
             }
         }

@@ -1,21 +1,20 @@
 //! Integrations: a tenant's connections to third parties.
 //!
-//! The body of a create is `{name, record_type, ...settings}`: the
-//! [`IntegrationSettings`] keys sit beside the name, not under a key of
-//! their own. serde cannot refuse unknown keys through `#[serde(flatten)]`,
-//! so the body is taken apart by hand: `name` and `record_type` are removed
-//! and the rest must be exactly an `IntegrationSettings`, whose own
-//! `deny_unknown_fields` then names any stray key.
+//! The bodies are read into the types of [`integration_input`]: a create is
+//! a [`CreateIntegration`], a patch an [`IntegrationPatch`] merged (JSON
+//! Merge Patch) over the stored input and read again as a
+//! [`CreateIntegration`], so both are judged by the same rules.
 //!
 //! What the store keeps as the spec is the serialised settings, connector
 //! credentials included. The API never returns the credentials: the view
-//! shows the connector's kind and base URL only. A `PATCH` is a JSON Merge
-//! Patch over the stored input, so a patch that does not mention
-//! `connector.bearer_token` keeps the stored one.
+//! shows the connector's kind and base URL only. A patch that does not
+//! mention `connector.bearer_token` keeps the stored one.
 //!
 //! Every create and update is validated twice over: the settings' own rules
 //! ([`IntegrationSettings::parse`]) and the outbound guard, which refuses a
 //! base URL at a private address unless the operator allowed its range.
+//!
+//! [`integration_input`]: super::integration_input
 
 use std::collections::BTreeMap;
 
@@ -23,20 +22,19 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use lockstep_store::{Integration, NewIntegration, StoreError};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::extract::{decode_value, AuthAdmin, Json, Path};
+use super::input::{self, nul_paths};
+use super::integration_input::{CreateIntegration, IntegrationPatch};
 use super::merge_patch;
-use super::problem::{ApiError, Problem};
+use super::problem::{ApiError, FieldError, Problem};
 use crate::domain::eligibility::Condition;
 use crate::domain::integration::{IntegrationSettings, DEFAULT_MAX_WAIT_SECONDS};
 use crate::domain::retry::RetryPolicy;
 use crate::AppState;
-
-/// The record type an integration syncs when the body names none.
-const DEFAULT_RECORD_TYPE: &str = "employee";
 
 /// An integration's connector, without its credentials.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -89,41 +87,16 @@ impl IntegrationView {
     }
 }
 
-/// The body of `POST /v1/integrations`, for the OpenAPI document; the
-/// handler reads it by hand (see the module doc).
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct CreateIntegration {
-    /// 1–200 characters, unique within the tenant.
-    pub name: String,
-    /// Default `employee`.
-    pub record_type: Option<String>,
-    #[serde(flatten)]
-    pub settings: IntegrationSettings,
-}
-
 /// A tenant's integrations, oldest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IntegrationList {
     pub data: Vec<IntegrationView>,
 }
 
-/// Reads and validates an integration body into what the store keeps.
-fn parse_input(state: &AppState, body: Value) -> Result<NewIntegration, ApiError> {
-    let Value::Object(mut body) = body else {
-        return Err(ApiError::invalid_field("body", "must be a JSON object"));
-    };
-    let name = match body.remove("name") {
-        Some(Value::String(name)) => name,
-        Some(_) => return Err(ApiError::invalid_field("name", "must be a string")),
-        None => return Err(ApiError::invalid_field("name", "is required")),
-    };
-    let record_type = match body.remove("record_type") {
-        Some(Value::String(t)) => t,
-        None => DEFAULT_RECORD_TYPE.to_owned(),
-        Some(_) => return Err(ApiError::invalid_field("record_type", "must be a string")),
-    };
-    let settings: IntegrationSettings = decode_value(Value::Object(body))?;
+/// Validates an integration body into what the store keeps.
+fn parse_input(state: &AppState, body: CreateIntegration) -> Result<NewIntegration, ApiError> {
+    input::check_name(&body.name).map_err(|m| ApiError::invalid_field("name", m))?;
+    let (name, record_type, settings) = body.into_parts();
     settings.parse(0, &name, &record_type).map_err(|e| ApiError::invalid_field(e.field, e.message))?;
     // `parse` accepted the URL, so it parses; the guard then judges its address.
     if let Ok(url) = url::Url::parse(settings.connector.base_url()) {
@@ -134,6 +107,14 @@ fn parse_input(state: &AppState, body: Value) -> Result<NewIntegration, ApiError
             .map_err(|e| ApiError::invalid_field("connector.base_url", e.to_string()))?;
     }
     let spec = serde_json::to_value(&settings).map_err(|e| ApiError::Internal(e.to_string()))?;
+    // The spec is kept as JSON, and PostgreSQL's jsonb cannot hold U+0000.
+    let mut nul = Vec::new();
+    nul_paths(&spec, &mut String::new(), &mut nul);
+    if !nul.is_empty() {
+        return Err(ApiError::invalid_fields(
+            nul.into_iter().map(|field| FieldError::new(field, "must not contain U+0000 (NUL)")).collect(),
+        ));
+    }
     Ok(NewIntegration { name, record_type, spec })
 }
 
@@ -172,7 +153,7 @@ fn not_found(id: i64) -> ApiError {
 pub async fn create_integration(
     State(state): State<AppState>,
     caller: AuthAdmin,
-    Json(body): Json<Value>,
+    Json(body): Json<CreateIntegration>,
 ) -> Result<(StatusCode, axum::Json<IntegrationView>), ApiError> {
     let input = parse_input(&state, body)?;
     let name = input.name.clone();
@@ -217,8 +198,8 @@ pub async fn get_integration(
 /// Changes an integration with a JSON Merge Patch (RFC 7396).
 #[utoipa::path(patch, path = "/v1/integrations/{id}", tag = "integrations", security(("bearer" = [])),
     params(("id" = i64, Path, description = "The integration's id")),
-    request_body(content = Object, content_type = "application/merge-patch+json",
-        description = "Keys to change; `null` removes one. Without `connector.bearer_token` the stored token is kept."),
+    request_body(content = IntegrationPatch, content_type = "application/merge-patch+json",
+        description = "Keys to change; `null` resets one. Without `connector.bearer_token` the stored token is kept."),
     responses(
         (status = 200, description = "The integration", body = IntegrationView),
         (status = 404, description = "No such integration in the tenant", body = Problem),
@@ -229,15 +210,13 @@ pub async fn patch_integration(
     State(state): State<AppState>,
     caller: AuthAdmin,
     Path(id): Path<i64>,
-    Json(patch): Json<Value>,
+    Json(patch): Json<IntegrationPatch>,
 ) -> Result<axum::Json<IntegrationView>, ApiError> {
-    if !patch.is_object() {
-        return Err(ApiError::invalid_field("body", "a merge patch of an integration must be a JSON object"));
-    }
+    let patch = serde_json::to_value(&patch).map_err(|e| ApiError::Internal(e.to_string()))?;
     let stored = state.store.get_integration(caller.tenant_id, id).await?.ok_or_else(|| not_found(id))?;
     let mut input = stored_input(&stored);
     merge_patch::apply(&mut input, patch);
-    let input = parse_input(&state, input)?;
+    let input = parse_input(&state, decode_value(input)?)?;
     let name = input.name.clone();
     let updated = state
         .store

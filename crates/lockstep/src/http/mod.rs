@@ -19,6 +19,8 @@ pub mod admin_cache;
 pub mod admins;
 pub mod extract;
 pub mod health;
+pub mod input;
+pub mod integration_input;
 pub mod integrations;
 pub mod merge_patch;
 pub mod metrics;
