@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included (1–20). Default 5.
-    #[serde(default = "default_max_attempts")]
+    #[serde(default = "default_max_attempts", deserialize_with = "super::numbers::whole")]
     #[schema(minimum = 1, maximum = 20)]
     pub max_attempts: u32,
     /// Wait before the first retry, in seconds (0–86400). Default 1.

@@ -4,7 +4,7 @@
 //! - [`Json`] reads a JSON body: a missing or wrong `Content-Type` is 415,
 //!   malformed JSON 400 (with serde's line and column), JSON of the wrong
 //!   shape 422 naming the field path (`admin.email`), a body over the limit
-//!   413.
+//!   413. Every body of the API is a JSON object.
 //! - [`Path`] reads path parameters; one of the wrong type is 400 naming it.
 //! - [`AuthAdmin`] and [`Operator`] authenticate the two kinds of caller.
 //!
@@ -13,6 +13,12 @@
 //! deserialiser itself, never from parsing an error message. [`decode_value`]
 //! gives the same errors for a body a handler has already merged (a JSON
 //! Merge Patch applied to the stored input).
+//!
+//! serde reads a struct from a JSON array as readily as from an object
+//! (`["Acme", …]` for `{"name": "Acme", …}`), which the document does not
+//! allow. So a body must be an object, and a struct nested in one is read
+//! through [`object`] (or [`objects`] for a list of them), which accepts
+//! only an object.
 
 use axum::body::Bytes;
 use axum::extract::path::ErrorKind;
@@ -22,7 +28,11 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use lockstep_store::Admin;
-use serde::de::DeserializeOwned;
+use std::marker::PhantomData;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::error::Category;
 
 use super::problem::{ApiError, FieldError};
@@ -63,7 +73,9 @@ where
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let is_json = is_json(request.headers());
         let bytes = Bytes::from_request(request, state).await.map_err(bytes_rejection)?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        // No body and a body of `null` both mean "none".
+        let text = bytes.trim_ascii();
+        if text.is_empty() || (is_json && text == b"null") {
             return Ok(OptionalJson(None));
         }
         if !is_json {
@@ -92,6 +104,15 @@ fn not_json() -> ApiError {
 
 /// Deserialises JSON bytes with the same errors as [`Json`].
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let starts_an_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if !starts_an_object {
+        // Malformed JSON is a 400 whatever its first byte; well-formed JSON
+        // that is not an object is the wrong shape.
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        serde::de::IgnoredAny::deserialize(&mut deserializer).map_err(syntax_error)?;
+        deserializer.end().map_err(syntax_error)?;
+        return Err(ApiError::invalid_field("body", "must be a JSON object"));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(path_error)?;
     // Trailing characters after the value make the body malformed JSON.
@@ -103,6 +124,40 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// errors as [`Json`].
 pub fn decode_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(path_error)
+}
+
+/// A struct read only from a JSON object (see the module doc).
+pub struct JsonObject<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for JsonObject<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+            type Value = T;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+
+        deserializer.deserialize_map(ObjectVisitor(PhantomData)).map(JsonObject)
+    }
+}
+
+/// For `#[serde(deserialize_with)]`: a struct, from a JSON object only.
+pub fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<T, D::Error> {
+    JsonObject::deserialize(deserializer).map(|JsonObject(value)| value)
+}
+
+/// For `#[serde(deserialize_with)]`: a list of structs, each from a JSON object only.
+pub fn objects<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Vec<T>, D::Error> {
+    Vec::<JsonObject<T>>::deserialize(deserializer)
+        .map(|list| list.into_iter().map(|JsonObject(value)| value).collect())
 }
 
 fn syntax_error(error: serde_json::Error) -> ApiError {
@@ -295,6 +350,27 @@ mod tests {
     fn a_root_error_has_no_path() {
         let errors = field_errors(decode::<Outer>(b"5").unwrap_err());
         assert_eq!(errors[0].field, "body");
+    }
+
+    #[test]
+    fn structs_are_read_from_objects_only() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Strict {
+            #[serde(deserialize_with = "object")]
+            admin: Inner,
+            #[serde(deserialize_with = "objects")]
+            more: Vec<Inner>,
+        }
+        let errors = field_errors(decode::<Outer>(br#"["a@b"]"#).unwrap_err());
+        assert_eq!(errors[0].field, "body");
+        let errors = field_errors(decode::<Strict>(br#"{"admin": ["a@b"], "more": []}"#).unwrap_err());
+        assert_eq!(errors[0].field, "admin");
+        let errors = field_errors(decode::<Strict>(br#"{"admin": {"email": "a@b"}, "more": [["a@b"]]}"#).unwrap_err());
+        assert_eq!(errors[0].field, "more[0]");
+        let errors = field_errors(decode::<Strict>(br#"{"admin": {"email": 1}, "more": []}"#).unwrap_err());
+        assert_eq!(errors[0].field, "admin.email");
+        assert!(decode::<Strict>(br#"{"admin": {"email": "a@b"}, "more": [{"email": "c@d"}]}"#).is_ok());
     }
 
     #[test]

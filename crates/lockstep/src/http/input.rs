@@ -22,6 +22,8 @@ use super::problem::FieldError;
 
 /// No control characters (the Unicode `Cc` category, what [`char::is_control`] tests).
 pub const NO_CONTROLS_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
+/// A text value of a record's field: anything but U+0000.
+pub const NO_NUL_PATTERN: &str = r"^[^\u0000]*$";
 /// A display name: no control characters, not only whitespace.
 pub const NAME_PATTERN: &str =
     r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$";
@@ -88,6 +90,14 @@ pub fn check_fields(fields: &Map<String, Value>, prefix: &str) -> Vec<FieldError
     let mut errors = Vec::new();
     let mut path = prefix.to_owned();
     check_object(fields, &mut path, prefix.is_empty(), &mut errors);
+    errors
+}
+
+/// Checks one value by the rules of a record's fields, at `path`: what an
+/// eligibility condition compares with a field.
+pub fn check_field_value(value: &Value, path: &str) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    check_value(value, &mut path.to_owned(), &mut errors);
     errors
 }
 

@@ -24,14 +24,17 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::openapi::schema::{ArrayBuilder, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
-use utoipa::openapi::RefOr;
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::ToSchema;
 
-use super::input;
+use super::extract::{object, objects, JsonObject};
+use super::input::{self, NO_NUL_PATTERN};
+use super::records::{FieldValue, RecordFields};
 use crate::domain::eligibility::Condition;
 use crate::domain::fields::FIELD_PATH_PATTERN;
 use crate::domain::integration::{ConnectorConfig, IntegrationSettings, DEFAULT_GRACE_PERIOD_SECONDS};
 use crate::domain::mapping::target_pattern;
+use crate::domain::numbers::Whole;
 use crate::domain::retry::RetryPolicy;
 
 /// The record type an integration syncs when the body names none.
@@ -50,11 +53,12 @@ pub struct CreateIntegration {
     #[serde(default = "default_record_type")]
     #[schema(schema_with = record_type_schema)]
     pub record_type: String,
+    #[serde(deserialize_with = "object")]
     pub connector: ConnectorConfig,
     #[schema(schema_with = field_mapping_schema)]
     pub field_mapping: BTreeMap<String, String>,
     /// Conditions a record must meet to be synced, all of them; empty: every record.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects")]
     #[schema(schema_with = eligibility_schema)]
     pub eligibility: Vec<Condition>,
     /// Quiet time after the last relevant change before the sync starts
@@ -68,7 +72,7 @@ pub struct CreateIntegration {
     #[serde(default)]
     #[schema(minimum = 0, maximum = 2592000)]
     pub max_wait_seconds: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     pub retry: RetryPolicy,
 }
 
@@ -130,6 +134,22 @@ impl<T: Serialize> Serialize for Patch<T> {
     }
 }
 
+/// A patch of a struct, read from a JSON object only (see [`object`]).
+fn patch_object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Patch<T>, D::Error> {
+    Ok(match Option::<JsonObject<T>>::deserialize(deserializer)? {
+        Some(JsonObject(value)) => Patch::Set(value),
+        None => Patch::Remove,
+    })
+}
+
+/// A patch of a list of structs, each read from a JSON object only.
+fn patch_objects<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Patch<Vec<T>>, D::Error> {
+    Ok(match Option::<Vec<JsonObject<T>>>::deserialize(deserializer)? {
+        Some(list) => Patch::Set(list.into_iter().map(|JsonObject(value)| value).collect()),
+        None => Patch::Remove,
+    })
+}
+
 /// The body of `PATCH /v1/integrations/{id}`: a JSON Merge Patch (RFC 7396)
 /// of the body it was created from. A key left out keeps its value; `null`
 /// resets a key that has a default (and is refused for one that has none).
@@ -144,7 +164,7 @@ pub struct IntegrationPatch {
     #[schema(schema_with = nullable_record_type_schema)]
     pub record_type: Patch<String>,
     /// Merged into the stored connector: without `bearer_token` the stored one is kept.
-    #[serde(default, skip_serializing_if = "Patch::is_keep")]
+    #[serde(default, skip_serializing_if = "Patch::is_keep", deserialize_with = "patch_object")]
     #[schema(value_type = ConnectorPatch)]
     pub connector: Patch<ConnectorPatch>,
     /// Merged into the stored mapping: a field set to `null` is no longer synced.
@@ -152,7 +172,7 @@ pub struct IntegrationPatch {
     #[schema(schema_with = field_mapping_patch_schema)]
     pub field_mapping: Patch<BTreeMap<String, Option<String>>>,
     /// Replaces the stored conditions; `null`: none.
-    #[serde(default, skip_serializing_if = "Patch::is_keep")]
+    #[serde(default, skip_serializing_if = "Patch::is_keep", deserialize_with = "patch_objects")]
     #[schema(schema_with = nullable_eligibility_schema)]
     pub eligibility: Patch<Vec<Condition>>,
     /// `null`: back to 300.
@@ -164,7 +184,7 @@ pub struct IntegrationPatch {
     #[schema(value_type = Option<f64>, minimum = 0, maximum = 2592000)]
     pub max_wait_seconds: Patch<f64>,
     /// Merged into the stored policy; `null`: back to the defaults.
-    #[serde(default, skip_serializing_if = "Patch::is_keep")]
+    #[serde(default, skip_serializing_if = "Patch::is_keep", deserialize_with = "patch_object")]
     #[schema(value_type = Option<RetryPatch>)]
     pub retry: Patch<RetryPatch>,
 }
@@ -200,7 +220,7 @@ pub struct ConnectorPatch {
 pub struct RetryPatch {
     #[serde(default, skip_serializing_if = "Patch::is_keep")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 20)]
-    pub max_attempts: Patch<u32>,
+    pub max_attempts: Patch<Whole<u32>>,
     #[serde(default, skip_serializing_if = "Patch::is_keep")]
     #[schema(value_type = Option<f64>, minimum = 0, maximum = 86400)]
     pub initial_backoff_seconds: Patch<f64>,
@@ -282,14 +302,19 @@ fn condition_schema() -> OneOfBuilder {
         }
         object
     };
-    let any_but_null = ObjectBuilder::new()
-        .schema_type(SchemaType::from_iter([Type::String, Type::Number, Type::Boolean, Type::Array, Type::Object]))
+    // A value is compared with a record's field, so it follows the rules of one.
+    let field_value = || Ref::from_schema_name(FieldValue::name());
+    let any_but_null = OneOfBuilder::new()
+        .item(input::text_schema(0, None, NO_NUL_PATTERN).build())
+        .item(ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::Number, Type::Boolean])))
+        .item(ArrayBuilder::new().items(field_value()))
+        .item(Ref::from_schema_name(RecordFields::name()))
         .build();
-    let list = ArrayBuilder::new().build();
+    let list = ArrayBuilder::new().items(field_value()).build();
     OneOfBuilder::new()
         .item(shape(
             &["eq", "ne"],
-            Some(any_but_null.into()),
+            Some(RefOr::T(Schema::OneOf(any_but_null))),
             "The field equals (`eq`) or differs from (`ne`) `value`.",
         ))
         .item(shape(&["in", "not_in"], Some(list.into()), "The field is one of (`in`) or none of (`not_in`) `value`."))
@@ -334,6 +359,8 @@ mod tests {
         assert!(serde_json::from_value::<IntegrationPatch>(json!({"colour": 1})).is_err());
         assert!(serde_json::from_value::<IntegrationPatch>(json!({"connector": {"password": "x"}})).is_err());
         assert!(serde_json::from_value::<IntegrationPatch>(json!({"connector": {"kind": "ftp"}})).is_err());
+        assert!(serde_json::from_value::<IntegrationPatch>(json!({"retry": [null, null]})).is_err());
+        assert!(serde_json::from_value::<IntegrationPatch>(json!({"eligibility": [["a", "exists"]]})).is_err());
     }
 
     #[test]

@@ -28,7 +28,7 @@ use utoipa::ToSchema;
 
 use super::extract::{decode_value, AuthAdmin, Json, Path};
 use super::input::{self, nul_paths};
-use super::integration_input::{CreateIntegration, IntegrationPatch};
+use super::integration_input::{eligibility_schema, CreateIntegration, IntegrationPatch};
 use super::merge_patch;
 use super::problem::{ApiError, FieldError, Problem};
 use crate::domain::eligibility::Condition;
@@ -53,6 +53,7 @@ pub struct IntegrationView {
     pub connector: ConnectorView,
     /// Record field path → third-party attribute path.
     pub field_mapping: BTreeMap<String, String>,
+    #[schema(schema_with = eligibility_schema)]
     pub eligibility: Vec<Condition>,
     pub grace_period_seconds: f64,
     /// The effective max wait (the default when none was configured).
@@ -96,6 +97,12 @@ pub struct IntegrationList {
 /// Validates an integration body into what the store keeps.
 fn parse_input(state: &AppState, body: CreateIntegration) -> Result<NewIntegration, ApiError> {
     input::check_name(&body.name).map_err(|m| ApiError::invalid_field("name", m))?;
+    let values = body.eligibility.iter().enumerate().filter_map(|(i, c)| Some((i, c.value.as_ref()?)));
+    let errors: Vec<FieldError> =
+        values.flat_map(|(i, value)| input::check_field_value(value, &format!("eligibility[{i}].value"))).collect();
+    if !errors.is_empty() {
+        return Err(ApiError::invalid_fields(errors));
+    }
     let (name, record_type, settings) = body.into_parts();
     settings.parse(0, &name, &record_type).map_err(|e| ApiError::invalid_field(e.field, e.message))?;
     // `parse` accepted the URL, so it parses; the guard then judges its address.

@@ -3,7 +3,7 @@
 //! types the handlers deserialise, so the document cannot drift from the
 //! routes. Built once, on first request.
 //!
-//! Three passes over utoipa's output make the document exact:
+//! A few passes over utoipa's output make the document exact:
 //!
 //! - [`standard_responses`]: the statuses every operation of a kind can
 //!   answer, added where its annotation did not list them, so a new route
@@ -13,6 +13,12 @@
 //!   (a connector's `kind` beside its struct) as an `allOf` of the struct
 //!   and the tag. When the struct refuses unknown keys no value satisfies
 //!   both halves, so such an `allOf` becomes the one object serde reads.
+//! - [`parameters_are_never_null`]: an optional parameter is absent or a
+//!   string on the wire; utoipa writes `Option<T>` as "T or null", which a
+//!   client would send as the text `null`.
+//! - [`record_named_batch`]: `/v1/records/{type}/batch` also serves the
+//!   record whose id is `batch` (the route table says why), so its path
+//!   lists those operations too.
 //! - [`problems_as_problem_json`]: error bodies are `application/problem+json`.
 
 use std::sync::LazyLock;
@@ -95,9 +101,54 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| serde_json::to_string_prett
 pub fn document() -> Value {
     let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     merge_all_of(&mut document);
+    parameters_are_never_null(&mut document);
+    record_named_batch(&mut document);
     standard_responses(&mut document);
     problems_as_problem_json(&mut document);
     document
+}
+
+/// Drops `null` from the types of parameters (see the module doc).
+fn parameters_are_never_null(document: &mut Value) {
+    let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    for item in paths.values_mut() {
+        for method in METHODS {
+            let Some(parameters) = item.pointer_mut(&format!("/{method}/parameters")).and_then(Value::as_array_mut)
+            else {
+                continue;
+            };
+            for parameter in parameters {
+                let Some(types) = parameter.pointer_mut("/schema/type") else { continue };
+                if let Value::Array(list) = types {
+                    list.retain(|t| t != "null");
+                    if list.len() == 1 {
+                        *types = list[0].clone();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Copies the record operations onto `/v1/records/{type}/batch`, which
+/// serves them for the record whose id is `batch`.
+fn record_named_batch(document: &mut Value) {
+    let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    let Some(record) = paths.get("/v1/records/{type}/{id}").cloned() else { return };
+    let Some(batch) = paths.get_mut("/v1/records/{type}/batch").and_then(Value::as_object_mut) else { return };
+    for method in ["get", "put", "patch", "delete"] {
+        let Some(mut operation) = record.get(method).cloned() else { continue };
+        if let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) {
+            parameters.retain(|p| !(p["in"] == "path" && p["name"] == "id"));
+        }
+        if let Some(id) = operation.get("operationId").and_then(Value::as_str) {
+            operation["operationId"] = json!(format!("{id}_named_batch"));
+        }
+        operation["summary"] = json!("The record whose id is `batch`");
+        operation["description"] =
+            json!("As on `/v1/records/{type}/{id}`, for the record whose id is `batch`: POST on this path is the batch endpoint.");
+        batch.insert(method.to_owned(), operation);
+    }
 }
 
 const METHODS: [&str; 5] = ["get", "put", "post", "patch", "delete"];
@@ -259,6 +310,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_record_named_batch_is_documented_where_it_is_served() {
+        let document = document();
+        let batch = &document["paths"]["/v1/records/{type}/batch"];
+        for method in ["post", "get", "put", "patch", "delete"] {
+            assert!(batch.get(method).is_some(), "{method}");
+        }
+        let names: Vec<&Value> = batch["get"]["parameters"].as_array().unwrap().iter().map(|p| &p["name"]).collect();
+        assert_eq!(names, [&json!("type")]);
+    }
+
+    #[test]
+    fn optional_parameters_are_absent_rather_than_null() {
+        let text = serde_json::to_string(&document()["paths"]).unwrap();
+        let document = document();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for method in METHODS {
+                for parameter in
+                    item.pointer(&format!("/{method}/parameters")).and_then(Value::as_array).into_iter().flatten()
+                {
+                    assert!(!parameter["schema"]["type"].to_string().contains("null"), "{method} {path}: {parameter}");
+                }
+            }
+        }
+        assert!(text.contains("If-Match"));
     }
 
     #[test]

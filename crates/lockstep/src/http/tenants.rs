@@ -40,6 +40,7 @@ pub struct CreateTenant {
     /// 1–200 characters, not only spaces, no control characters.
     #[schema(schema_with = input::name_schema)]
     pub name: String,
+    #[serde(deserialize_with = "super::extract::object")]
     pub admin: CreateAdmin,
 }
 

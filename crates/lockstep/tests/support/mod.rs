@@ -3,6 +3,7 @@
 //! Owns the helpers every integration test file shares (include with `mod support;`):
 //! - [`peers`]: the Python peers' venv ([`venv_bin`]), free ports ([`free_port`]), and
 //!   [`ScimServer`], a real `scim2-server` started per test and killed by PID on drop.
+//! - [`serve`]: a `lockstep serve` process on a free port ([`serve::Served`]).
 //! - [`postgres`]: a fresh database per test in the throwaway cluster `scripts/test`
 //!   starts ([`fresh_postgres_url`]), and [`Backend`] + [`both_backends!`] to run one
 //!   scenario on SQLite and on PostgreSQL.
@@ -16,6 +17,7 @@ pub mod app;
 pub mod peers;
 pub mod postgres;
 pub mod proxy;
+pub mod serve;
 
 pub use peers::{free_port, venv_bin, ScimServer};
 pub use postgres::{fresh_postgres_url, psql, Backend};

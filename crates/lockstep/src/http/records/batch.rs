@@ -39,6 +39,7 @@ pub const MAX_BATCH: usize = 5_000;
 pub struct BatchRequest {
     /// Up to 5,000 writes, applied in order: `{"id", "fields"}` writes a
     /// record, `{"id", "deleted": true}` deletes one. More is refused with 413.
+    #[serde(deserialize_with = "crate::http::extract::objects")]
     #[schema(max_items = 5000)]
     pub records: Vec<BatchItem>,
 }

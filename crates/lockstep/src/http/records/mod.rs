@@ -218,7 +218,7 @@ pub struct FieldValue;
 
 impl PartialSchema for FieldValue {
     fn schema() -> RefOr<Schema> {
-        let text = input::text_schema(0, None, r"^[^\u0000]*$").build();
+        let text = input::text_schema(0, None, input::NO_NUL_PATTERN).build();
         let scalar = ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::SchemaType::from_iter([Type::Number, Type::Boolean, Type::Null]))
             .build();

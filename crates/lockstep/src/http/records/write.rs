@@ -193,6 +193,7 @@ pub async fn delete_record(
 #[serde(deny_unknown_fields)]
 pub struct RetrySyncs {
     /// Retry this integration's sync only; absent: every failed sync of the record.
+    #[serde(default, deserialize_with = "crate::domain::numbers::optional_whole")]
     pub integration_id: Option<i64>,
 }
 
