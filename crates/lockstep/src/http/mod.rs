@@ -4,7 +4,9 @@
 //! One file per resource ([`tenants`], [`admins`], [`integrations`],
 //! [`records`]); [`extract`] and [`problem`] hold what every handler shares:
 //! extractors that reject bad input as RFC 9457 problem documents, and the
-//! error type that renders them; [`admin_cache`] holds the admins of recent
+//! error type that renders them; [`input`] the rules for the text clients
+//! send (and their patterns for the OpenAPI document), [`integration_input`]
+//! the bodies of integrations; [`admin_cache`] holds the admins of recent
 //! bearer tokens for the extractors. This file is the route table and the
 //! middleware every request passes:
 //!
