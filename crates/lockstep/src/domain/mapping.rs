@@ -175,7 +175,7 @@ pub fn target_pattern() -> String {
     let urn = r"urn:[A-Za-z0-9._-]+(?::[A-Za-z0-9._-]+)*:";
     let core = format!("urn:{}:", case_insensitive(&CORE_USER_SCHEMA["urn:".len()..]));
     let reserved = RESERVED_TARGETS.iter().map(|r| case_insensitive(r)).collect::<Vec<_>>().join("|");
-    format!(r"^(?!(?:{core})?(?:{reserved})(?![A-Za-z0-9_$-])){urn_opt}{path}$", urn_opt = format!("(?:{urn})?"))
+    format!(r"^(?!(?:{core})?(?:{reserved})(?![A-Za-z0-9_$-]))(?:{urn})?{path}$")
 }
 
 /// `abc` as `[aA][bB][cC]`; `.` escaped.

@@ -127,6 +127,7 @@ pub struct BatchResponse {
     request_body = BatchRequest,
     responses(
         (status = 200, description = "Every write was stored", body = BatchResponse),
+        (status = 409, description = "The tenant's integrations kept changing; nothing was stored, try again", body = Problem),
         (status = 413, description = "More than 5,000 records", body = Problem),
         (status = 422, description = "Invalid elements, each named in `errors`; nothing was stored", body = Problem),
     ))]

@@ -83,7 +83,7 @@ fn answer((written, sync): (RecordWritten, SyncView)) -> impl IntoResponse {
     responses(
         (status = 200, description = "Replaced", body = RecordView),
         (status = 201, description = "Created", body = RecordView),
-        (status = 409, description = "The record changed meanwhile", body = Problem),
+        (status = 409, description = "The record or the tenant's integrations changed meanwhile; nothing was stored", body = Problem),
         (status = 412, description = "If-Match named another version", body = Problem),
     ))]
 pub async fn put_record(
@@ -170,6 +170,7 @@ pub async fn patch_record(
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such record", body = Problem),
+        (status = 409, description = "The tenant's integrations kept changing; nothing was stored, try again", body = Problem),
         (status = 412, description = "If-Match named another version", body = Problem),
     ))]
 pub async fn delete_record(
