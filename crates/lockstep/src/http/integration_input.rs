@@ -51,7 +51,7 @@ pub struct CreateIntegration {
     pub name: String,
     /// The record type the integration syncs. Default `employee`.
     #[serde(default = "default_record_type")]
-    #[schema(schema_with = record_type_schema)]
+    #[schema(schema_with = body_record_type_schema)]
     pub record_type: String,
     #[serde(deserialize_with = "object")]
     pub connector: ConnectorConfig,
@@ -233,12 +233,18 @@ pub struct RetryPatch {
 pub fn record_type_schema() -> Object {
     input::text_schema(1, Some(64), RECORD_TYPE_PATTERN)
         .description(Some("1–64 lowercase letters, digits or `_`, starting with a letter."))
-        .default(Some(DEFAULT_RECORD_TYPE.into()))
         .build()
 }
 
-fn nullable_record_type_schema() -> Object {
+/// The record type of an integration's body: `employee` when left out.
+fn body_record_type_schema() -> Object {
     let mut schema = record_type_schema();
+    schema.default = Some(DEFAULT_RECORD_TYPE.into());
+    schema
+}
+
+fn nullable_record_type_schema() -> Object {
+    let mut schema = body_record_type_schema();
     schema.schema_type = SchemaType::from_iter([Type::String, Type::Null]);
     schema
 }

@@ -13,9 +13,10 @@
 //!   (a connector's `kind` beside its struct) as an `allOf` of the struct
 //!   and the tag. When the struct refuses unknown keys no value satisfies
 //!   both halves, so such an `allOf` becomes the one object serde reads.
-//! - [`parameters_are_never_null`]: an optional parameter is absent or a
-//!   string on the wire; utoipa writes `Option<T>` as "T or null", which a
-//!   client would send as the text `null`.
+//! - [`parameters_as_sent`]: an optional parameter is absent or a string on
+//!   the wire, never `null` (utoipa writes `Option<T>` as "T or null", which
+//!   a client would send as the text `null`); a path parameter is required
+//!   (utoipa cannot tell for one whose schema a function builds).
 //! - [`record_named_batch`]: `/v1/records/{type}/batch` also serves the
 //!   record whose id is `batch` (the route table says why), so its path
 //!   lists those operations too.
@@ -101,15 +102,15 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| serde_json::to_string_prett
 pub fn document() -> Value {
     let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     merge_all_of(&mut document);
-    parameters_are_never_null(&mut document);
+    parameters_as_sent(&mut document);
     record_named_batch(&mut document);
     standard_responses(&mut document);
     problems_as_problem_json(&mut document);
     document
 }
 
-/// Drops `null` from the types of parameters (see the module doc).
-fn parameters_are_never_null(document: &mut Value) {
+/// Parameters as they are sent (see the module doc).
+fn parameters_as_sent(document: &mut Value) {
     let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else { return };
     for item in paths.values_mut() {
         for method in METHODS {
@@ -118,6 +119,9 @@ fn parameters_are_never_null(document: &mut Value) {
                 continue;
             };
             for parameter in parameters {
+                if parameter["in"] == "path" {
+                    parameter["required"] = json!(true);
+                }
                 let Some(types) = parameter.pointer_mut("/schema/type") else { continue };
                 if let Value::Array(list) = types {
                     list.retain(|t| t != "null");
@@ -324,7 +328,7 @@ mod tests {
     }
 
     #[test]
-    fn optional_parameters_are_absent_rather_than_null() {
+    fn parameters_are_never_null_and_path_parameters_are_required() {
         let text = serde_json::to_string(&document()["paths"]).unwrap();
         let document = document();
         for (path, item) in document["paths"].as_object().unwrap() {
