@@ -7,7 +7,8 @@
 //! names a stale token and is refused. That is the whole of the protocol:
 //! no heartbeats, no in-memory timers.
 
-use lockstep_store::{ClaimedSync, StoreResult, SyncFinish, SyncOutcome, Timestamp};
+use lockstep_store::finish_rules::finished_state;
+use lockstep_store::{ClaimedSync, StoreResult, SyncFinish, Timestamp};
 
 use crate::records::{record_from_row, NAMES_R, RECORD_COLUMNS_R};
 use crate::sync_states::{errors_json, state_from_row};
@@ -122,70 +123,73 @@ impl PgStore {
     }
 
     /// One fenced `UPDATE … FROM UNNEST` for the whole batch: a finish
-    /// applies only to a state still `syncing` under the same claim. The
-    /// outcome's effect is spelled out column by column in SQL, because it
-    /// depends on `changed_during_sync` as stored at that moment.
+    /// applies only to a state still `syncing` under the same claim. What a
+    /// finish writes depends on `changed_during_sync` as stored at that
+    /// moment (a record write may set it after the claim), so each finish
+    /// sends both of [`finished_state`]'s answers and the statement takes
+    /// the one the stored flag names; the rule itself lives in
+    /// `lockstep_store::finish_rules`, not here.
     pub(crate) async fn finish(&self, finishes: Vec<SyncFinish>) -> StoreResult<Vec<bool>> {
         if finishes.is_empty() {
             return Ok(Vec::new());
         }
-        let mut record_ids = Vec::with_capacity(finishes.len());
-        let mut integration_ids = Vec::with_capacity(finishes.len());
-        let mut claims = Vec::with_capacity(finishes.len());
-        let mut kinds = Vec::with_capacity(finishes.len());
-        let mut remote_ids = Vec::with_capacity(finishes.len());
-        let mut errors = Vec::with_capacity(finishes.len());
-        let mut retry_at = Vec::with_capacity(finishes.len());
-        let mut finished_at = Vec::with_capacity(finishes.len());
-        let mut repending_due_at = Vec::with_capacity(finishes.len());
+        let n = finishes.len();
+        let mut record_ids = Vec::with_capacity(n);
+        let mut integration_ids = Vec::with_capacity(n);
+        let mut claims = Vec::with_capacity(n);
+        // Per flag value: [0] when no change arrived during the sync, [1] when one did.
+        let mut statuses: [Vec<&str>; 2] = [Vec::with_capacity(n), Vec::with_capacity(n)];
+        let mut due_ats: [Vec<Option<Timestamp>>; 2] = [Vec::with_capacity(n), Vec::with_capacity(n)];
+        let mut pending_sinces: [Vec<Option<Timestamp>>; 2] = [Vec::with_capacity(n), Vec::with_capacity(n)];
+        let mut reset_attempts: [Vec<bool>; 2] = [Vec::with_capacity(n), Vec::with_capacity(n)];
+        let mut owed_changes: [Vec<bool>; 2] = [Vec::with_capacity(n), Vec::with_capacity(n)];
+        // These do not depend on the flag.
+        let mut last_synced_ats = Vec::with_capacity(n);
+        let mut errors = Vec::with_capacity(n);
+        let mut remote_ids = Vec::with_capacity(n);
+        let mut updated_ats = Vec::with_capacity(n);
         for f in &finishes {
             record_ids.push(f.record_id);
             integration_ids.push(f.integration_id);
             claims.push(f.claim);
-            finished_at.push(ms(f.now));
-            repending_due_at.push(ms(f.repending_due_at));
-            let (kind, remote_id, errs, at) = match &f.outcome {
-                SyncOutcome::Synced { remote_id } => ("synced", remote_id.clone(), &[][..], None),
-                SyncOutcome::Failed { errors } => ("failed", None, &errors[..], None),
-                SyncOutcome::Retry { at, errors } => ("retry", None, &errors[..], Some(ms(*at))),
-            };
-            kinds.push(kind);
-            remote_ids.push(remote_id);
-            errors.push(errors_json(errs)?);
-            retry_at.push(at);
+            for (i, changed) in [false, true].into_iter().enumerate() {
+                let next = finished_state(f, changed);
+                statuses[i].push(next.status.as_str());
+                due_ats[i].push(next.due_at.map(ms));
+                pending_sinces[i].push(next.pending_since.map(ms));
+                reset_attempts[i].push(next.reset_attempts);
+                owed_changes[i].push(next.changed_during_sync);
+            }
+            let next = finished_state(f, false);
+            last_synced_ats.push(next.last_synced_at.map(ms));
+            errors.push(errors_json(next.errors)?);
+            remote_ids.push(next.remote_id.map(str::to_owned));
+            updated_ats.push(ms(next.updated_at));
         }
 
         let mut tx = self.pool.begin().await.map_err(db_error)?;
-        let applied: Vec<(i64, String)> = sqlx::query_as(
+        let applied: Vec<(i64, String)> = sqlx::query(
             "UPDATE sync_states AS s SET
-                 status = CASE
-                     WHEN f.kind = 'retry' THEN 'syncing'
-                     WHEN s.changed_during_sync THEN 'sync_pending'
-                     WHEN f.kind = 'synced' THEN 'synced'
-                     ELSE 'sync_failed' END,
-                 due_at = CASE
-                     WHEN f.kind = 'retry' THEN f.retry_at
-                     WHEN s.changed_during_sync THEN f.repending_due_at END,
-                 -- The same as due_at: a finished sync is queued afresh, if at all.
-                 wake_at = CASE
-                     WHEN f.kind = 'retry' THEN f.retry_at
-                     WHEN s.changed_during_sync THEN f.repending_due_at END,
-                 pending_since = CASE
-                     WHEN f.kind <> 'retry' AND s.changed_during_sync THEN f.finished_at END,
-                 attempts = CASE
-                     WHEN f.kind <> 'retry' AND s.changed_during_sync THEN 0
-                     ELSE s.attempts END,
-                 changed_during_sync = (f.kind = 'retry' AND s.changed_during_sync),
-                 last_synced_at = CASE
-                     WHEN f.kind = 'synced' THEN f.finished_at ELSE s.last_synced_at END,
+                 status = CASE WHEN s.changed_during_sync THEN f.status_c ELSE f.status END,
+                 due_at = CASE WHEN s.changed_during_sync THEN f.due_at_c ELSE f.due_at END,
+                 wake_at = CASE WHEN s.changed_during_sync THEN f.due_at_c ELSE f.due_at END,
+                 pending_since = CASE WHEN s.changed_during_sync THEN f.pending_since_c ELSE f.pending_since END,
+                 attempts = CASE WHEN (CASE WHEN s.changed_during_sync THEN f.reset_c ELSE f.reset END)
+                     THEN 0 ELSE s.attempts END,
+                 changed_during_sync = CASE WHEN s.changed_during_sync THEN f.owed_c ELSE f.owed END,
+                 last_synced_at = COALESCE(f.last_synced_at, s.last_synced_at),
                  errors = f.errors,
                  remote_id = COALESCE(f.remote_id, s.remote_id),
-                 updated_at = f.finished_at
-             FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[],
-                     $6::jsonb[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[])
+                 updated_at = f.updated_at
+             FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[],
+                     $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[],
+                     $8::timestamptz[], $9::timestamptz[], $10::bool[], $11::bool[], $12::bool[], $13::bool[],
+                     $14::timestamptz[], $15::jsonb[], $16::text[], $17::timestamptz[])
                  WITH ORDINALITY
-                 AS f (record_id, integration_id, claim, kind, remote_id, errors, retry_at,
-                       finished_at, repending_due_at, ord)
+                 AS f (record_id, integration_id, claim,
+                       status, status_c, due_at, due_at_c,
+                       pending_since, pending_since_c, reset, reset_c, owed, owed_c,
+                       last_synced_at, errors, remote_id, updated_at, ord)
              WHERE s.record_id = f.record_id AND s.integration_id = f.integration_id
                AND s.claim = f.claim AND s.status = 'syncing'
              RETURNING f.ord, s.status",
@@ -193,15 +197,27 @@ impl PgStore {
         .bind(&record_ids)
         .bind(&integration_ids)
         .bind(&claims)
-        .bind(&kinds)
-        .bind(&remote_ids)
+        .bind(&statuses[0])
+        .bind(&statuses[1])
+        .bind(&due_ats[0])
+        .bind(&due_ats[1])
+        .bind(&pending_sinces[0])
+        .bind(&pending_sinces[1])
+        .bind(&reset_attempts[0])
+        .bind(&reset_attempts[1])
+        .bind(&owed_changes[0])
+        .bind(&owed_changes[1])
+        .bind(&last_synced_ats)
         .bind(&errors)
-        .bind(&retry_at)
-        .bind(&finished_at)
-        .bind(&repending_due_at)
+        .bind(&remote_ids)
+        .bind(&updated_ats)
         .fetch_all(&mut *tx)
         .await
-        .map_err(db_error)?;
+        .map_err(db_error)?
+        .iter()
+        .map(|row| Ok((row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(corrupt)?;
 
         // A retry, or a sync that goes back to pending, is new due work.
         // (RETURNING shows the new status.)

@@ -5,7 +5,8 @@
 //! Every change moves the tenant's `integrations_version` on in the same
 //! statement or transaction (migration 0005).
 
-use lockstep_store::{Integration, NewIntegration, StoreResult, Timestamp};
+use async_trait::async_trait;
+use lockstep_store::{Integration, IntegrationStore, NewIntegration, StoreResult, Timestamp};
 use sqlx::postgres::PgRow;
 use sqlx::PgConnection;
 use sqlx::Row;
@@ -30,8 +31,9 @@ fn decode_one(row: Option<PgRow>) -> StoreResult<Option<Integration>> {
     row.as_ref().map(integration_from_row).transpose().map_err(corrupt)
 }
 
-impl PgStore {
-    pub(crate) async fn insert_integration(
+#[async_trait]
+impl IntegrationStore for PgStore {
+    async fn create_integration(
         &self,
         tenant_id: i64,
         integration: NewIntegration,
@@ -56,11 +58,7 @@ impl PgStore {
         integration_from_row(&row).map_err(corrupt)
     }
 
-    pub(crate) async fn select_integration(
-        &self,
-        tenant_id: i64,
-        integration_id: i64,
-    ) -> StoreResult<Option<Integration>> {
+    async fn get_integration(&self, tenant_id: i64, integration_id: i64) -> StoreResult<Option<Integration>> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM integrations WHERE tenant_id = $1 AND id = $2"))
             .bind(tenant_id)
             .bind(integration_id)
@@ -70,7 +68,7 @@ impl PgStore {
         decode_one(row)
     }
 
-    pub(crate) async fn select_integrations(&self, tenant_id: i64) -> StoreResult<Vec<Integration>> {
+    async fn list_integrations(&self, tenant_id: i64) -> StoreResult<Vec<Integration>> {
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM integrations WHERE tenant_id = $1 ORDER BY id"))
             .bind(tenant_id)
             .fetch_all(&self.pool)
@@ -79,7 +77,7 @@ impl PgStore {
         rows.iter().map(integration_from_row).collect::<Result<_, _>>().map_err(corrupt)
     }
 
-    pub(crate) async fn replace_integration(
+    async fn update_integration(
         &self,
         tenant_id: i64,
         integration_id: i64,
@@ -108,7 +106,7 @@ impl PgStore {
         decode_one(row)
     }
 
-    pub(crate) async fn remove_integration(&self, tenant_id: i64, integration_id: i64) -> StoreResult<bool> {
+    async fn delete_integration(&self, tenant_id: i64, integration_id: i64) -> StoreResult<bool> {
         // The integration and its sync states go together (there is no
         // cascading foreign key; see the migration for why).
         let mut tx = self.pool.begin().await.map_err(db_error)?;
@@ -135,7 +133,7 @@ impl PgStore {
         Ok(done.rows_affected() > 0)
     }
 
-    pub(crate) async fn select_integrations_version(&self, tenant_id: i64) -> StoreResult<i64> {
+    async fn integrations_version(&self, tenant_id: i64) -> StoreResult<i64> {
         let mut conn = self.pool.acquire().await.map_err(db_error)?;
         integrations_version(&mut conn, tenant_id).await
     }

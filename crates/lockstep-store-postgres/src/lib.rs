@@ -13,7 +13,7 @@
 //! behind [`Store::work_signal`]). The schema is in `migrations/`.
 //!
 //! Hot paths send many rows per statement (`UNNEST` of arrays), never one
-//! round trip per row (PERFORMANCE-NOTES). Timestamps are truncated to
+//! round trip per row (BENCHMARKS.md). Timestamps are truncated to
 //! milliseconds on the way in, the precision the store contract promises and
 //! SQLite keeps, so both backends hand back the same values.
 
@@ -21,10 +21,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::SubsecRound;
-use lockstep_store::{
-    Admin, ClaimedSync, Integration, NewAdmin, NewIntegration, Record, RecordWrite, RecordWritten, Store, StoreError,
-    StoreResult, SyncFinish, SyncPlanner, SyncState, SyncStatus, Tenant, Timestamp,
-};
+use lockstep_store::{Store, StoreError, StoreResult, Timestamp};
 use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -37,6 +34,7 @@ mod optimistic;
 mod records;
 mod signal;
 mod slots;
+mod sync_queue;
 mod sync_states;
 mod tenants;
 mod write_changes;
@@ -101,19 +99,20 @@ impl PgStore {
         let listener = signal::Listener::start(url, signal.clone()).await?;
         Ok(PgStore { pool, signal, _listener: listener })
     }
-
-    /// The pool, for operational tasks (health checks) outside the trait.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
 }
 
 /// Maps a driver error into the store's terms: unique violations are
-/// `Conflict` (named by their constraint), anything else `Database`.
+/// `Conflict` (named by their constraint), data exceptions `Refused`,
+/// anything else `Database`.
 pub(crate) fn db_error(error: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &error {
         if db.is_unique_violation() {
             return StoreError::Conflict(db.constraint().unwrap_or("unique").to_string());
+        }
+        // Class 22, data exception: the value itself is refused (a NUL in
+        // text or JSON, a number out of range), so trying again cannot help.
+        if db.code().is_some_and(|code| code.starts_with("22")) {
+            return StoreError::Refused(db.message().to_owned());
         }
     }
     StoreError::Database(error.to_string())
@@ -133,124 +132,5 @@ pub(crate) fn ms(at: Timestamp) -> Timestamp {
 impl Store for PgStore {
     async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Database(e.to_string()))
-    }
-
-    fn work_signal(&self) -> Arc<Notify> {
-        self.signal.clone()
-    }
-
-    async fn create_tenant(&self, name: &str, admin: NewAdmin, now: Timestamp) -> StoreResult<(Tenant, Admin)> {
-        self.insert_tenant(name, admin, now).await
-    }
-
-    async fn get_tenant(&self, tenant_id: i64) -> StoreResult<Option<Tenant>> {
-        self.select_tenant(tenant_id).await
-    }
-
-    async fn create_admin(&self, tenant_id: i64, admin: NewAdmin, now: Timestamp) -> StoreResult<Admin> {
-        self.insert_admin(tenant_id, admin, now).await
-    }
-
-    async fn list_admins(&self, tenant_id: i64) -> StoreResult<Vec<Admin>> {
-        self.select_admins(tenant_id).await
-    }
-
-    async fn admin_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<Admin>> {
-        self.select_admin_by_token_hash(token_hash).await
-    }
-
-    async fn create_integration(
-        &self,
-        tenant_id: i64,
-        integration: NewIntegration,
-        now: Timestamp,
-    ) -> StoreResult<Integration> {
-        self.insert_integration(tenant_id, integration, now).await
-    }
-
-    async fn get_integration(&self, tenant_id: i64, integration_id: i64) -> StoreResult<Option<Integration>> {
-        self.select_integration(tenant_id, integration_id).await
-    }
-
-    async fn list_integrations(&self, tenant_id: i64) -> StoreResult<Vec<Integration>> {
-        self.select_integrations(tenant_id).await
-    }
-
-    async fn update_integration(
-        &self,
-        tenant_id: i64,
-        integration_id: i64,
-        integration: NewIntegration,
-        now: Timestamp,
-    ) -> StoreResult<Option<Integration>> {
-        self.replace_integration(tenant_id, integration_id, integration, now).await
-    }
-
-    async fn delete_integration(&self, tenant_id: i64, integration_id: i64) -> StoreResult<bool> {
-        self.remove_integration(tenant_id, integration_id).await
-    }
-
-    async fn integrations_version(&self, tenant_id: i64) -> StoreResult<i64> {
-        self.select_integrations_version(tenant_id).await
-    }
-
-    async fn write_records(
-        &self,
-        tenant_id: i64,
-        record_type: &str,
-        writes: &[RecordWrite],
-        planner: &dyn SyncPlanner,
-        now: Timestamp,
-    ) -> StoreResult<Vec<RecordWritten>> {
-        self.write_batch(tenant_id, record_type, writes, planner, now).await
-    }
-
-    async fn get_record(&self, tenant_id: i64, record_type: &str, external_id: &str) -> StoreResult<Option<Record>> {
-        self.select_record(tenant_id, record_type, external_id).await
-    }
-
-    async fn list_records(
-        &self,
-        tenant_id: i64,
-        record_type: &str,
-        after_id: Option<i64>,
-        limit: u32,
-    ) -> StoreResult<Vec<Record>> {
-        self.select_records(tenant_id, record_type, after_id, limit).await
-    }
-
-    async fn sync_states_for_records(&self, tenant_id: i64, record_ids: &[i64]) -> StoreResult<Vec<SyncState>> {
-        self.select_sync_states(tenant_id, record_ids).await
-    }
-
-    async fn retry_failed(
-        &self,
-        tenant_id: i64,
-        record_id: i64,
-        integration_id: Option<i64>,
-        due_at: Timestamp,
-    ) -> StoreResult<u64> {
-        self.repend_failed(tenant_id, record_id, integration_id, due_at).await
-    }
-
-    async fn claim_due_syncs(
-        &self,
-        now: Timestamp,
-        lease_until: Timestamp,
-        limit: u32,
-    ) -> StoreResult<Vec<ClaimedSync>> {
-        self.claim(now, lease_until, limit).await
-    }
-
-    async fn finish_syncs(&self, finishes: Vec<SyncFinish>) -> StoreResult<Vec<bool>> {
-        self.finish(finishes).await
-    }
-
-    async fn next_due_at(&self) -> StoreResult<Option<Timestamp>> {
-        self.earliest_wake_at().await
-    }
-
-    async fn sync_status_counts(&self) -> StoreResult<Vec<(SyncStatus, i64)>> {
-        self.count_by_status().await
     }
 }

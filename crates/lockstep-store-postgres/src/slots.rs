@@ -16,8 +16,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use lockstep_store::{
-    apply_planned_sync, PlannedSync, Record, RecordWrite, RecordWritten, StoreError, StoreResult, SyncPlanner,
-    SyncState, SyncStatus, Timestamp,
+    apply_planned_sync, write_rules, PlannedSync, Record, RecordWrite, RecordWritten, StoreError, StoreResult,
+    SyncPlanner, SyncState, SyncStatus, Timestamp,
 };
 
 use crate::debounce::{self, Debounce};
@@ -165,26 +165,11 @@ fn apply(
     locked: bool,
 ) -> StoreResult<(RecordWritten, bool)> {
     let previous = slot.previous();
-    let live_version = previous.filter(|r| r.deleted_at.is_none()).map_or(0, |r| r.version);
-    if let Some(expected) = write.expected_version {
-        if expected != live_version {
-            return Err(StoreError::VersionConflict {
-                external_id: write.external_id.clone(),
-                expected,
-                found: live_version,
-            });
-        }
-    }
+    write_rules::check_expected_version(write, previous)?;
     let states: Vec<SyncState> = slot.states.values().cloned().collect();
     let plan = planner.plan(previous, write.fields.as_ref(), &states);
 
-    // A no-op stores nothing, planned syncs included (see the conformance docs).
-    let already_so = match (previous, &write.fields) {
-        (Some(p), Some(_)) => p.deleted_at.is_none(),
-        (Some(p), None) => p.deleted_at.is_some(),
-        (None, _) => false,
-    };
-    if plan.changed_fields.is_empty() && already_so {
+    if write_rules::is_noop(previous, write.fields.as_ref(), &plan) {
         let written = RecordWritten {
             record: slot.record.clone(),
             created: false,
@@ -195,7 +180,7 @@ fn apply(
         return Ok((written, false));
     }
 
-    let created = write.fields.is_some() && live_version == 0;
+    let created = write_rules::is_create(previous, write.fields.as_ref());
     let record = &mut slot.record;
     record.version += 1;
     record.updated_at = now;

@@ -4,7 +4,8 @@
 //! all tenants (a bearer token must name one admin); both are unique
 //! constraints, reported as `Conflict`.
 
-use lockstep_store::{Admin, NewAdmin, StoreResult, Tenant, Timestamp};
+use async_trait::async_trait;
+use lockstep_store::{Admin, NewAdmin, StoreResult, Tenant, TenantStore, Timestamp};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
@@ -42,13 +43,9 @@ async fn insert_admin(conn: &mut PgConnection, tenant_id: i64, admin: NewAdmin, 
     admin_from_row(&row).map_err(corrupt)
 }
 
-impl PgStore {
-    pub(crate) async fn insert_tenant(
-        &self,
-        name: &str,
-        admin: NewAdmin,
-        now: Timestamp,
-    ) -> StoreResult<(Tenant, Admin)> {
+#[async_trait]
+impl TenantStore for PgStore {
+    async fn create_tenant(&self, name: &str, admin: NewAdmin, now: Timestamp) -> StoreResult<(Tenant, Admin)> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         let row = sqlx::query("INSERT INTO tenants (name, created_at) VALUES ($1, $2) RETURNING id, name, created_at")
             .bind(name)
@@ -62,7 +59,7 @@ impl PgStore {
         Ok((tenant, admin))
     }
 
-    pub(crate) async fn select_tenant(&self, tenant_id: i64) -> StoreResult<Option<Tenant>> {
+    async fn get_tenant(&self, tenant_id: i64) -> StoreResult<Option<Tenant>> {
         let row = sqlx::query("SELECT id, name, created_at FROM tenants WHERE id = $1")
             .bind(tenant_id)
             .fetch_optional(&self.pool)
@@ -71,12 +68,12 @@ impl PgStore {
         row.as_ref().map(tenant_from_row).transpose().map_err(corrupt)
     }
 
-    pub(crate) async fn insert_admin(&self, tenant_id: i64, admin: NewAdmin, now: Timestamp) -> StoreResult<Admin> {
+    async fn create_admin(&self, tenant_id: i64, admin: NewAdmin, now: Timestamp) -> StoreResult<Admin> {
         let mut conn = self.pool.acquire().await.map_err(db_error)?;
         insert_admin(&mut conn, tenant_id, admin, now).await
     }
 
-    pub(crate) async fn select_admins(&self, tenant_id: i64) -> StoreResult<Vec<Admin>> {
+    async fn list_admins(&self, tenant_id: i64) -> StoreResult<Vec<Admin>> {
         let rows = sqlx::query(&format!("SELECT {ADMIN_COLUMNS} FROM admins WHERE tenant_id = $1 ORDER BY id"))
             .bind(tenant_id)
             .fetch_all(&self.pool)
@@ -85,7 +82,7 @@ impl PgStore {
         rows.iter().map(admin_from_row).collect::<Result<_, _>>().map_err(corrupt)
     }
 
-    pub(crate) async fn select_admin_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<Admin>> {
+    async fn admin_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<Admin>> {
         let row = sqlx::query(&format!("SELECT {ADMIN_COLUMNS} FROM admins WHERE token_hash = $1"))
             .bind(token_hash)
             .fetch_optional(&self.pool)

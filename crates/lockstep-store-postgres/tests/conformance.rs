@@ -26,7 +26,9 @@ lockstep_store::conformance_tests!(fresh_store());
 #[tokio::test]
 async fn a_write_signals_work_to_other_processes_on_the_same_database() {
     use lockstep_store::conformance::TestPlanner;
-    use lockstep_store::{NewAdmin, NewIntegration, RecordWrite};
+    use lockstep_store::{
+        IntegrationStore, NewAdmin, NewIntegration, RecordStore, RecordWrite, SyncQueue, TenantStore,
+    };
 
     let url = fresh_database().await;
     let writer = PgStore::connect(&url).await.unwrap();
@@ -61,7 +63,7 @@ async fn a_write_signals_work_to_other_processes_on_the_same_database() {
 #[tokio::test]
 async fn only_a_write_that_makes_a_sync_due_sooner_notifies_other_processes() {
     use lockstep_store::conformance::TestPlanner;
-    use lockstep_store::{NewAdmin, NewIntegration, RecordWrite};
+    use lockstep_store::{IntegrationStore, NewAdmin, NewIntegration, RecordStore, RecordWrite, TenantStore};
     use sqlx::postgres::PgListener;
 
     let url = fresh_database().await;
@@ -132,7 +134,8 @@ mod stale_reads {
     use chrono::{DateTime, Utc};
     use lockstep_store::conformance::TestPlanner;
     use lockstep_store::{
-        NewAdmin, NewIntegration, PlannedWrite, Record, RecordWrite, Store, SyncPlanner, SyncState, SyncStatus,
+        IntegrationStore, NewAdmin, NewIntegration, PlannedWrite, Record, RecordStore, RecordWrite, Store, SyncPlanner,
+        SyncQueue, SyncState, SyncStatus, TenantStore,
     };
     use lockstep_store_postgres::PgStore;
     use serde_json::{json, Value};

@@ -10,22 +10,20 @@
 //!
 //! rusqlite is synchronous; calls run on a blocking-capable thread (see
 //! [`blocking`]). Batching many rows into one transaction, not one round
-//! trip per row, is what makes the batch endpoint fast (PERFORMANCE-NOTES).
+//! trip per row, is what makes the batch endpoint fast (BENCHMARKS.md).
 
 mod codec;
+mod integrations;
 mod migrations;
 mod records;
-mod sync_states;
+mod sync_queue;
 mod tenants;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use lockstep_store::{
-    Admin, ClaimedSync, Integration, NewAdmin, NewIntegration, Record, RecordWrite, RecordWritten, Store, StoreError,
-    StoreResult, SyncFinish, SyncPlanner, SyncState, SyncStatus, Tenant, Timestamp,
-};
+use lockstep_store::{Store, StoreError, StoreResult};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Notify;
 
@@ -54,6 +52,9 @@ pub(crate) fn db_error(error: rusqlite::Error) -> StoreError {
     if let rusqlite::Error::SqliteFailure(e, message) = &error {
         if e.code == rusqlite::ErrorCode::ConstraintViolation {
             return StoreError::Conflict(message.clone().unwrap_or_else(|| error.to_string()));
+        }
+        if matches!(e.code, rusqlite::ErrorCode::TooBig | rusqlite::ErrorCode::TypeMismatch) {
+            return StoreError::Refused(message.clone().unwrap_or_else(|| error.to_string()));
         }
     }
     StoreError::Database(error.to_string())
@@ -127,137 +128,5 @@ impl SqliteStore {
 impl Store for SqliteStore {
     async fn migrate(&self) -> StoreResult<()> {
         self.write(migrations::apply)
-    }
-
-    fn work_signal(&self) -> Arc<Notify> {
-        self.signal.clone()
-    }
-
-    async fn create_tenant(&self, name: &str, admin: NewAdmin, now: Timestamp) -> StoreResult<(Tenant, Admin)> {
-        self.write(|conn| tenants::create_tenant(conn, name, admin, now))
-    }
-
-    async fn get_tenant(&self, tenant_id: i64) -> StoreResult<Option<Tenant>> {
-        self.read(|conn| tenants::get_tenant(conn, tenant_id))
-    }
-
-    async fn create_admin(&self, tenant_id: i64, admin: NewAdmin, now: Timestamp) -> StoreResult<Admin> {
-        self.write(|conn| tenants::create_admin(conn, tenant_id, admin, now))
-    }
-
-    async fn list_admins(&self, tenant_id: i64) -> StoreResult<Vec<Admin>> {
-        self.read(|conn| tenants::list_admins(conn, tenant_id))
-    }
-
-    async fn admin_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<Admin>> {
-        self.read(|conn| tenants::admin_by_token_hash(conn, token_hash))
-    }
-
-    async fn create_integration(
-        &self,
-        tenant_id: i64,
-        integration: NewIntegration,
-        now: Timestamp,
-    ) -> StoreResult<Integration> {
-        self.write(|conn| tenants::create_integration(conn, tenant_id, integration, now))
-    }
-
-    async fn get_integration(&self, tenant_id: i64, integration_id: i64) -> StoreResult<Option<Integration>> {
-        self.read(|conn| tenants::get_integration(conn, tenant_id, integration_id))
-    }
-
-    async fn list_integrations(&self, tenant_id: i64) -> StoreResult<Vec<Integration>> {
-        self.read(|conn| tenants::list_integrations(conn, tenant_id))
-    }
-
-    async fn update_integration(
-        &self,
-        tenant_id: i64,
-        integration_id: i64,
-        integration: NewIntegration,
-        now: Timestamp,
-    ) -> StoreResult<Option<Integration>> {
-        self.write(|conn| tenants::update_integration(conn, tenant_id, integration_id, integration, now))
-    }
-
-    async fn delete_integration(&self, tenant_id: i64, integration_id: i64) -> StoreResult<bool> {
-        self.write(|conn| tenants::delete_integration(conn, tenant_id, integration_id))
-    }
-
-    async fn integrations_version(&self, tenant_id: i64) -> StoreResult<i64> {
-        self.read(|conn| tenants::integrations_version(conn, tenant_id))
-    }
-
-    async fn write_records(
-        &self,
-        tenant_id: i64,
-        record_type: &str,
-        writes: &[RecordWrite],
-        planner: &dyn SyncPlanner,
-        now: Timestamp,
-    ) -> StoreResult<Vec<RecordWritten>> {
-        let (written, planned_work) =
-            self.write(|conn| records::write_records(conn, tenant_id, record_type, writes, planner, now))?;
-        if planned_work {
-            self.wake_workers();
-        }
-        Ok(written)
-    }
-
-    async fn get_record(&self, tenant_id: i64, record_type: &str, external_id: &str) -> StoreResult<Option<Record>> {
-        self.read(|conn| records::get_live(conn, tenant_id, record_type, external_id))
-    }
-
-    async fn list_records(
-        &self,
-        tenant_id: i64,
-        record_type: &str,
-        after_id: Option<i64>,
-        limit: u32,
-    ) -> StoreResult<Vec<Record>> {
-        self.read(|conn| records::list(conn, tenant_id, record_type, after_id, limit))
-    }
-
-    async fn sync_states_for_records(&self, tenant_id: i64, record_ids: &[i64]) -> StoreResult<Vec<SyncState>> {
-        self.read(|conn| sync_states::for_records(conn, tenant_id, record_ids))
-    }
-
-    async fn retry_failed(
-        &self,
-        tenant_id: i64,
-        record_id: i64,
-        integration_id: Option<i64>,
-        due_at: Timestamp,
-    ) -> StoreResult<u64> {
-        let moved = self.write(|conn| sync_states::retry_failed(conn, tenant_id, record_id, integration_id, due_at))?;
-        if moved > 0 {
-            self.wake_workers();
-        }
-        Ok(moved)
-    }
-
-    async fn claim_due_syncs(
-        &self,
-        now: Timestamp,
-        lease_until: Timestamp,
-        limit: u32,
-    ) -> StoreResult<Vec<ClaimedSync>> {
-        self.write(|conn| sync_states::claim_due(conn, now, lease_until, limit))
-    }
-
-    async fn finish_syncs(&self, finishes: Vec<SyncFinish>) -> StoreResult<Vec<bool>> {
-        let applied = self.write(|conn| sync_states::finish(conn, &finishes))?;
-        if applied.iter().any(|a| *a) {
-            self.wake_workers();
-        }
-        Ok(applied)
-    }
-
-    async fn next_due_at(&self) -> StoreResult<Option<Timestamp>> {
-        self.read(sync_states::next_due_at)
-    }
-
-    async fn sync_status_counts(&self) -> StoreResult<Vec<(SyncStatus, i64)>> {
-        self.read(sync_states::status_counts)
     }
 }

@@ -1,21 +1,22 @@
-//! Records and the one transaction that writes them with the sync states
-//! they imply.
+//! Records ([`RecordStore`]) and the one transaction that writes them with
+//! the sync states they imply.
 
 use std::collections::BTreeMap;
 
+use async_trait::async_trait;
 use lockstep_store::{
-    apply_planned_sync, ensure_current_integrations, PlannedSync, Record, RecordWrite, RecordWritten, StoreError,
-    StoreResult, SyncPlanner, SyncState, SyncStatus, Timestamp,
+    apply_planned_sync, ensure_current_integrations, write_rules, PlannedSync, Record, RecordStore, RecordWrite,
+    RecordWritten, StoreResult, SyncPlanner, SyncState, SyncStatus, Timestamp,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
-use crate::codec::{ms, record, sync_state, RECORD_COLUMNS, STATE_COLUMNS};
-use crate::db_error;
+use crate::codec::{id_list, ms, record, sync_state, RECORD_COLUMNS, STATE_COLUMNS};
+use crate::{db_error, SqliteStore};
 
 /// Writes a batch in one `IMMEDIATE` transaction (the write lock is taken
 /// before the first read, so what the planner sees cannot change before the
 /// commit). Returns the results and whether any sync became pending.
-pub fn write_records(
+fn write_records(
     conn: &mut Connection,
     tenant_id: i64,
     record_type: &str,
@@ -25,7 +26,7 @@ pub fn write_records(
 ) -> StoreResult<(Vec<RecordWritten>, bool)> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_error)?;
     if planner.integrations_version().is_some() {
-        ensure_current_integrations(planner, crate::tenants::integrations_version(&tx, tenant_id)?)?;
+        ensure_current_integrations(planner, crate::integrations::integrations_version(&tx, tenant_id)?)?;
     }
     let mut results = Vec::with_capacity(writes.len());
     let mut planned_work = false;
@@ -37,22 +38,9 @@ pub fn write_records(
             Some(r) => states_of(&tx, r.id)?,
             None => Vec::new(),
         };
-        let live_version = previous.as_ref().filter(|r| r.deleted_at.is_none()).map(|r| r.version);
-        if let Some(expected) = write.expected_version {
-            let found = live_version.unwrap_or(0);
-            if found != expected {
-                return Err(StoreError::VersionConflict { external_id: write.external_id.clone(), expected, found });
-            }
-        }
+        write_rules::check_expected_version(write, previous.as_ref())?;
         let plan = planner.plan(previous.as_ref(), write.fields.as_ref(), &states);
-        // Writing what is already there, or deleting what is already deleted,
-        // stores nothing. Deleting a record that never existed stores a
-        // tombstone, as on PostgreSQL (whose key reservation needs a row).
-        let noop = match (&write.fields, previous.as_ref()) {
-            (Some(_), Some(p)) => p.deleted_at.is_none() && plan.changed_fields.is_empty(),
-            (None, Some(p)) => p.deleted_at.is_some(),
-            (_, None) => false,
-        };
+        let noop = write_rules::is_noop(previous.as_ref(), write.fields.as_ref(), &plan);
         if noop {
             results.push(RecordWritten {
                 record: previous.expect("a no-op has a previous record"),
@@ -63,7 +51,7 @@ pub fn write_records(
             });
             continue;
         }
-        let created = live_version.is_none() && write.fields.is_some();
+        let created = write_rules::is_create(previous.as_ref(), write.fields.as_ref());
         let stored = store_record(&tx, tenant_id, record_type, write, previous.as_ref(), now)?;
         let mut states: BTreeMap<i64, SyncState> = states.into_iter().map(|s| (s.integration_id, s)).collect();
         let mut affected = Vec::with_capacity(plan.syncs.len());
@@ -189,12 +177,7 @@ fn apply_sync(
     .map_err(db_error)
 }
 
-pub fn get_live(
-    conn: &Connection,
-    tenant_id: i64,
-    record_type: &str,
-    external_id: &str,
-) -> StoreResult<Option<Record>> {
+fn get_live(conn: &Connection, tenant_id: i64, record_type: &str, external_id: &str) -> StoreResult<Option<Record>> {
     conn.prepare_cached(&format!(
         "SELECT {RECORD_COLUMNS} FROM records WHERE tenant_id = ?1 AND record_type = ?2 AND external_id = ?3 AND deleted_at IS NULL"
     ))
@@ -202,7 +185,7 @@ pub fn get_live(
     .map_err(db_error)
 }
 
-pub fn list(
+fn list(
     conn: &Connection,
     tenant_id: i64,
     record_type: &str,
@@ -219,4 +202,53 @@ pub fn list(
     let rows =
         stmt.query_map(params![tenant_id, record_type, after_id.unwrap_or(0), limit], record).map_err(db_error)?;
     rows.collect::<Result<_, _>>().map_err(db_error)
+}
+
+fn states_for_records(conn: &Connection, tenant_id: i64, record_ids: &[i64]) -> StoreResult<Vec<SyncState>> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {STATE_COLUMNS} FROM sync_states
+             WHERE tenant_id = ?1 AND record_id IN (SELECT value FROM json_each(?2))
+             ORDER BY record_id, integration_id"
+        ))
+        .map_err(db_error)?;
+    let rows = stmt.query_map(params![tenant_id, id_list(record_ids)], sync_state).map_err(db_error)?;
+    rows.collect::<Result<_, _>>().map_err(db_error)
+}
+
+#[async_trait]
+impl RecordStore for SqliteStore {
+    async fn write_records(
+        &self,
+        tenant_id: i64,
+        record_type: &str,
+        writes: &[RecordWrite],
+        planner: &dyn SyncPlanner,
+        now: Timestamp,
+    ) -> StoreResult<Vec<RecordWritten>> {
+        let (written, planned_work) =
+            self.write(|conn| write_records(conn, tenant_id, record_type, writes, planner, now))?;
+        if planned_work {
+            self.wake_workers();
+        }
+        Ok(written)
+    }
+
+    async fn get_record(&self, tenant_id: i64, record_type: &str, external_id: &str) -> StoreResult<Option<Record>> {
+        self.read(|conn| get_live(conn, tenant_id, record_type, external_id))
+    }
+
+    async fn list_records(
+        &self,
+        tenant_id: i64,
+        record_type: &str,
+        after_id: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<Record>> {
+        self.read(|conn| list(conn, tenant_id, record_type, after_id, limit))
+    }
+
+    async fn sync_states_for_records(&self, tenant_id: i64, record_ids: &[i64]) -> StoreResult<Vec<SyncState>> {
+        self.read(|conn| states_for_records(conn, tenant_id, record_ids))
+    }
 }

@@ -29,6 +29,11 @@ pub enum StoreError {
         /// The version the store holds.
         current: i64,
     },
+    /// The database refused a value itself (text it cannot hold, such as a
+    /// NUL character on PostgreSQL, or a value too large): the same write
+    /// will never succeed, unlike a [`StoreError::Database`] error.
+    #[error("the database refused a value: {0}")]
+    Refused(String),
     /// The database could not be reached or answered with an error.
     #[error("database error: {0}")]
     Database(String),

@@ -1,8 +1,10 @@
 //! The storage seam of Lockstep.
 //!
-//! Everything Lockstep remembers goes through the [`Store`] trait: tenants and
-//! their admins, integrations, records, and the per-(record, integration) sync
-//! states that the scheduler claims. Two backends implement it, SQLite (the
+//! Everything Lockstep remembers goes through one trait per capability
+//! ([`TenantStore`], [`IntegrationStore`], [`RecordStore`], [`SyncQueue`]),
+//! which together make a [`Store`]: tenants and their admins, integrations,
+//! records, and the per-(record, integration) sync states that the scheduler
+//! claims. Two backends implement them, SQLite (the
 //! embedded default) and PostgreSQL, each in its own crate with its own
 //! migrations, and both pass the same conformance suite (`conformance`
 //! feature).
@@ -11,12 +13,18 @@
 //! inside its transaction (which integrations a record change makes pending,
 //! and until when), the caller passes a [`SyncPlanner`] and the store only
 //! reads, asks, and writes. That keeps the debounce logic in one pure place
-//! and the transaction boundary in the store, where it belongs.
+//! and the transaction boundary in the store, where it belongs. The rules
+//! that do not depend on the SQL dialect are stated here once, for both
+//! backends to store: [`write_rules`] (versions, no-op writes),
+//! [`finish_rules`] (what a finish does to a syncing state) and
+//! [`apply_planned_sync`] (what a planned sync does to the states read).
 
 mod error;
+pub mod finish_rules;
 mod planned;
 mod rows;
 mod store;
+pub mod write_rules;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -24,4 +32,6 @@ pub mod conformance;
 pub use error::{StoreError, StoreResult};
 pub use planned::apply_planned_sync;
 pub use rows::*;
-pub use store::{ensure_current_integrations, Store, SyncPlanner};
+pub use store::{
+    ensure_current_integrations, IntegrationStore, RecordStore, Store, SyncPlanner, SyncQueue, TenantStore,
+};

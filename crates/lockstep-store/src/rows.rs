@@ -1,8 +1,8 @@
 //! The rows a store keeps, as plain data.
 //!
-//! Ids are time-ordered integers assigned by the store (PERFORMANCE-NOTES:
-//! sequential keys are an order of magnitude cheaper to insert than random
-//! text). The id a client gives a record is its `external_id`, a secondary
+//! Ids are time-ordered integers assigned by the store (sequential keys
+//! append to the end of their index, an order of magnitude cheaper to insert
+//! than random text). The id a client gives a record is its `external_id`, a secondary
 //! unique key per (tenant, record type).
 
 use chrono::{DateTime, Utc};

@@ -215,6 +215,7 @@ async fn main() -> anyhow::Result<()> {
     config.outbound_allow = vec!["127.0.0.0/8".parse()?];
     config.worker.enabled = false;
     config.body_limit_bytes = 64 << 20;
+    config.secret_keys = vec![lockstep::secrets::SecretKey::generate()];
     let app = App::build(config).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

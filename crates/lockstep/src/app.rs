@@ -1,43 +1,25 @@
 //! Building and running Lockstep: [`App::build`] is what `main`, the demo and
-//! the tests all call. It opens (and migrates) the store, builds the
-//! outbound client, and [`App::run`] serves the API and starts the workers
+//! the tests all call. It loads the secret keys, opens (and migrates) the
+//! store, builds the outbound client, and [`App::run`] serves the API and starts the workers
 //! on a listener the caller bound (port 0 in tests).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use lockstep_store::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::connectors::outbound::{AddressGuard, OutboundClient};
-use crate::engine::group_commit::GroupCommit;
-use crate::engine::integrations_cache::IntegrationsCache;
 use crate::engine::write_sync::WriteSyncWorker;
-use crate::http::admin_cache::AdminCache;
-use crate::http::metrics::Metrics;
-
-/// What every request handler and worker shares. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
-    pub config: Arc<Config>,
-    pub outbound: OutboundClient,
-    pub metrics: Arc<Metrics>,
-    /// The queues of writes waiting to share a transaction.
-    pub group_commit: Arc<GroupCommit>,
-    /// The integrations record writes are planned with.
-    pub integrations: Arc<IntegrationsCache>,
-    /// The admins of recently seen bearer tokens.
-    pub admins: Arc<AdminCache>,
-}
+use crate::engine::Engine;
+use crate::http::AppState;
 
 /// A built Lockstep: store open and migrated, ready to run.
 pub struct App {
-    pub state: AppState,
+    pub engine: Engine,
+    pub config: Arc<Config>,
 }
 
 impl App {
@@ -48,40 +30,34 @@ impl App {
 
     /// As [`App::build`], with an injected clock (tests run grace periods on a manual clock).
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        // Keys before the store: PostgreSQL without one stops here, before
+        // anything is migrated.
+        let secrets = Arc::new(crate::secrets::keyring_for(&config)?);
         let store = crate::store::open(&config.database_url).await?;
         let outbound = OutboundClient::new(
             AddressGuard::new(config.outbound_allow.clone()),
             Duration::from_secs_f64(config.outbound.connect_timeout_seconds),
             Duration::from_secs_f64(config.outbound.request_timeout_seconds),
         );
-        let state = AppState {
-            store,
-            clock,
-            config: Arc::new(config),
-            outbound,
-            metrics: Arc::new(Metrics::new()),
-            group_commit: Arc::new(GroupCommit::default()),
-            integrations: Arc::new(IntegrationsCache::default()),
-            admins: Arc::new(AdminCache::default()),
-        };
-        Ok(Self { state })
+        let engine = Engine::new(store, clock, outbound, secrets);
+        Ok(Self { engine, config: Arc::new(config) })
     }
 
     /// The write-sync worker of this app, for tests that drive it step by step.
     pub fn write_sync_worker(&self) -> WriteSyncWorker {
-        WriteSyncWorker::new(self.state.clone())
+        WriteSyncWorker::new(self.engine.clone(), self.config.worker.clone())
     }
 
     /// Serves the API on `listener` and, when enabled, runs the workers,
     /// until `shutdown` is cancelled.
     pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut tasks = tokio::task::JoinSet::new();
-        if self.state.config.worker.enabled {
+        if self.config.worker.enabled {
             let worker = self.write_sync_worker();
             let stop = shutdown.clone();
             tasks.spawn(async move { worker.run(stop).await });
         }
-        let router = crate::http::router(self.state.clone());
+        let router = crate::http::router(AppState::new(self.engine.clone(), self.config.clone()));
         tracing::info!(address = %listener.local_addr()?, "serving the API");
         let stop = shutdown.clone();
         axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await?;

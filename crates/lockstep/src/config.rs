@@ -10,12 +10,22 @@ use figment::Figment;
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer};
 
+use crate::secrets::SecretKey;
+
 /// The defaults, with a comment on every key; `lockstep config` prints them.
 pub const DEFAULT_CONFIG: &str = include_str!("../config.default.toml");
 
 /// The top-level keys, as `LOCKSTEP_<KEY>` environment variables name them.
-const CONFIG_KEYS: &[&str] =
-    &["database_url", "listen", "operator_token", "outbound_allow", "body_limit_bytes", "outbound", "worker"];
+const CONFIG_KEYS: &[&str] = &[
+    "database_url",
+    "listen",
+    "operator_token",
+    "secret_keys",
+    "outbound_allow",
+    "body_limit_bytes",
+    "outbound",
+    "worker",
+];
 
 /// Variable families under the same prefix that belong to other commands
 /// (`lockstep sandbox`) and to the test harness, not to the configuration.
@@ -32,6 +42,11 @@ pub struct Config {
     /// The token that may create tenants; `None` disables tenant creation over HTTP.
     #[serde(default)]
     pub operator_token: Option<String>,
+    /// The keys connector credentials are encrypted with: the first
+    /// encrypts, all decrypt (see [`crate::secrets`]). Empty: on SQLite, the
+    /// key kept beside the database; on PostgreSQL, a refusal to start.
+    #[serde(default, deserialize_with = "secret_key_list")]
+    pub secret_keys: Vec<SecretKey>,
     /// CIDRs outbound requests may reach even though they are private.
     #[serde(deserialize_with = "cidr_list")]
     pub outbound_allow: Vec<IpNet>,
@@ -67,6 +82,7 @@ impl std::fmt::Debug for Config {
             .field("database_url", &redact_url(&self.database_url))
             .field("listen", &self.listen)
             .field("operator_token", &self.operator_token.as_ref().map(|_| "<redacted>"))
+            .field("secret_keys", &self.secret_keys.iter().map(SecretKey::id).collect::<Vec<_>>())
             .field("outbound_allow", &self.outbound_allow)
             .field("body_limit_bytes", &self.body_limit_bytes)
             .field("outbound", &self.outbound)
@@ -86,8 +102,8 @@ pub fn redact_url(raw: &str) -> String {
     }
 }
 
-/// Accepts a list of CIDRs or one comma-separated string (as the environment gives it).
-fn cidr_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
+/// A list of strings, or one comma-separated string (as the environment gives it).
+fn string_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
@@ -98,16 +114,39 @@ fn cidr_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D
         Raw::List(items) => items,
         Raw::One(s) => s.split(',').map(str::to_owned).collect(),
     };
-    items
+    Ok(items.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+}
+
+/// Accepts a list of CIDRs or one comma-separated string.
+fn cidr_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
+    string_list(deserializer)?
         .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
         .map(|s| {
             s.parse::<IpNet>()
                 .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
                 .map_err(|_| serde::de::Error::custom(format!("`{s}` is not a CIDR (e.g. 127.0.0.0/8)")))
         })
         .collect()
+}
+
+/// Accepts a list of base64 keys or one comma-separated string. A bad key
+/// is named by its position, never by its text.
+fn secret_key_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<SecretKey>, D::Error> {
+    let keys = string_list(deserializer)?
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            SecretKey::parse(text).map_err(|e| {
+                serde::de::Error::custom(format!("secret key {} {e}; make one with `lockstep secret-key`", i + 1))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, key) in keys.iter().enumerate() {
+        if let Some(j) = keys[..i].iter().position(|k| k.id() == key.id()) {
+            return Err(serde::de::Error::custom(format!("secret keys {} and {} are the same key", j + 1, i + 1)));
+        }
+    }
+    Ok(keys)
 }
 
 impl Config {
@@ -268,7 +307,43 @@ mod tests {
         let mut c = Config::defaults();
         c.operator_token = Some("super-secret-operator-token".into());
         c.database_url = "postgres://u:pw@127.0.0.1/db".into();
+        let key = SecretKey::generate();
+        c.secret_keys = vec![key.clone()];
         let shown = format!("{c:?}");
         assert!(!shown.contains("super-secret") && !shown.contains(":pw@"), "{shown}");
+        assert!(!shown.contains(key.to_base64().as_str()) && shown.contains(&key.id().to_string()), "{shown}");
+    }
+
+    #[test]
+    fn secret_keys_are_comma_separated_in_the_environment_and_the_first_comes_first() {
+        let (a, b) = (SecretKey::generate(), SecretKey::generate());
+        let (a64, b64) = (a.to_base64().to_string(), b.to_base64().to_string());
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LOCKSTEP_SECRET_KEYS", format!("{b64}, {a64}"));
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.secret_keys, vec![b.clone(), a.clone()]);
+            jail.create_file("k.toml", &format!("secret_keys = [\"{a64}\"]\n"))?;
+            jail.set_env("LOCKSTEP_SECRET_KEYS", "");
+            let c = Config::load(Some(Path::new("k.toml"))).map_err(|e| e.to_string())?;
+            assert!(c.secret_keys.is_empty(), "the environment overrides the file");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_secret_key_is_named_by_position_and_not_repeated() {
+        let good = SecretKey::generate().to_base64().to_string();
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("LOCKSTEP_SECRET_KEYS", format!("{good},dG9vLXNob3J0LWtleQ=="));
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("secret key 2 is 13 bytes long"), "{err}");
+            assert!(err.contains("lockstep secret-key"), "{err}");
+            assert!(!err.contains("dG9vLXNob3J0LWtleQ"), "{err}");
+            jail.set_env("LOCKSTEP_SECRET_KEYS", format!("{good},{good}"));
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("secret keys 1 and 2 are the same key"), "{err}");
+            assert!(!err.contains(&good), "{err}");
+            Ok(())
+        });
     }
 }

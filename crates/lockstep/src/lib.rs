@@ -17,8 +17,12 @@ pub mod connectors;
 pub mod domain;
 pub mod engine;
 pub mod http;
+pub mod metrics;
 pub mod sandbox;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;
 
-pub use app::{App, AppState};
+pub use app::App;
+pub use engine::Engine;
+pub use http::AppState;

@@ -35,7 +35,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::serve::{Served, SERVE_OPERATOR_TOKEN};
+use support::lockstep_bin::ServeProcess;
 use support::{venv_bin, Backend};
 
 /// Test cases per operation and phase: enough to find the classes of
@@ -55,7 +55,7 @@ fn setting<T: std::str::FromStr>(key: &str, default: T) -> T {
 
 /// Runs `schemathesis run` against `served` with `token`; answers its output
 /// and whether it passed.
-async fn schemathesis(served: &Served, token: &str, operations: &[&str]) -> (bool, String) {
+async fn schemathesis(served: &ServeProcess, token: &str, operations: &[&str]) -> (bool, String) {
     let workdir = tempfile::tempdir().expect("a temporary directory");
     let mut command = tokio::process::Command::new(venv_bin("schemathesis"));
     command
@@ -65,7 +65,7 @@ async fn schemathesis(served: &Served, token: &str, operations: &[&str]) -> (boo
         .arg("--config-file")
         .arg(contract_file("schemathesis.toml"))
         .arg("run")
-        .arg(format!("{}/openapi.json", served.base))
+        .arg(format!("{}/openapi.json", served.base_url))
         .args(["--checks", "all"])
         .args(["--header", &format!("Authorization: Bearer {token}")])
         .args(["--max-examples", &setting("LOCKSTEP_TEST_SCHEMATHESIS_EXAMPLES", EXAMPLES).to_string()])
@@ -93,18 +93,14 @@ fn assert_passed((passed, output): (bool, String), run: &str) {
 async fn the_api_keeps_its_openapi_contract(backend: Backend) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let database_url = backend.database_url(dir.path()).await;
-    let served = Served::start(
-        &database_url,
-        &[("LOCKSTEP_OUTBOUND_ALLOW", "0.0.0.0/0,::/0"), ("LOCKSTEP_WORKER__ENABLED", "false")],
-    )
-    .await;
-    let token = served.tenant("acme").await;
+    let served =
+        ServeProcess::start(&database_url, "0.0.0.0/0,::/0", &[("LOCKSTEP_WORKER__ENABLED", "false")], &[]).await;
+    let token = served.tenant_admin("acme").await;
 
     let tenant_routes = schemathesis(&served, &token, &["--exclude-operation-id", "create_tenant"]).await;
     assert_passed(tenant_routes, "every route with an admin's token");
-    let operator_route =
-        schemathesis(&served, SERVE_OPERATOR_TOKEN, &["--include-operation-id", "create_tenant"]).await;
+    let operator = served.operator_token.clone();
+    let operator_route = schemathesis(&served, &operator, &["--include-operation-id", "create_tenant"]).await;
     assert_passed(operator_route, "POST /v1/tenants with the operator token");
-    served.stop().await;
 }
 both_backends!(the_api_keeps_its_openapi_contract);

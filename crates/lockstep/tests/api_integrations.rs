@@ -70,11 +70,11 @@ async fn a_patch_without_the_token_keeps_the_stored_one() {
     let path = format!("/v1/integrations/{id}");
     // Were the token dropped, the patched integration would fail validation.
     let patched = server
-        .patch(&path, &acme.token, json!({"name": "Directory", "connector": {"base_url": "http://127.0.0.2/scim"}}))
+        .patch(&path, &acme.token, json!({"name": "Directory", "connector": {"base_url": "http://127.0.0.1:9/v2"}}))
         .await;
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
     assert_eq!(patched.body["name"], "Directory");
-    assert_eq!(patched.body["connector"]["base_url"], "http://127.0.0.2/scim");
+    assert_eq!(patched.body["connector"]["base_url"], "http://127.0.0.1:9/v2");
     assert_eq!(patched.body["field_mapping"], json!({"email": "userName"}));
     // `null` removes a key: the max wait returns to its default.
     let patched = server.patch(&path, &acme.token, json!({"max_wait_seconds": 600})).await;
@@ -214,3 +214,48 @@ async fn an_integration_changed_through_another_process_applies_to_the_next_writ
     assert_eq!(here.status(&acme.token, "e-1", workday).await, serde_json::Value::Null);
 }
 both_backends!(an_integration_changed_through_another_process_applies_to_the_next_write);
+
+#[tokio::test]
+async fn moving_the_base_url_to_another_origin_takes_the_token_in_the_same_request() {
+    let server = TestApp::start(Backend::Sqlite).await;
+    let acme = server.tenant("acme").await;
+    let id = server.integration(&acme.token, scim_integration("D", json!({"email": "userName"}))).await;
+    let path = format!("/v1/integrations/{id}");
+    for elsewhere in ["http://127.0.0.2:9/scim", "http://127.0.0.1:10/scim", "https://127.0.0.1:9/scim"] {
+        let answer = server.patch(&path, &acme.token, json!({"connector": {"base_url": elsewhere}})).await;
+        answer.problem(422);
+        assert_eq!(answer.error_fields(), ["connector.bearer_token"], "{elsewhere}: {}", answer.text);
+        assert!(answer.body["detail"].as_str().unwrap().contains("another origin"), "{}", answer.text);
+    }
+    let unchanged = server.get(&path, &acme.token).await;
+    assert_eq!(unchanged.body["connector"]["base_url"], "http://127.0.0.1:9/scim", "nothing was stored");
+
+    // Another path on the same origin keeps the stored token.
+    let moved =
+        server.patch(&path, &acme.token, json!({"connector": {"base_url": "http://127.0.0.1:9/v2/scim"}})).await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.text);
+    // Another origin with its own token is fine.
+    let body = json!({"connector": {"base_url": "http://127.0.0.2:9/scim", "bearer_token": "the-new-hosts-token"}});
+    let moved = server.patch(&path, &acme.token, body).await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.text);
+    assert_eq!(moved.body["connector"]["base_url"], "http://127.0.0.2:9/scim");
+    assert!(!moved.text.contains("the-new-hosts-token"));
+}
+
+#[tokio::test]
+async fn a_token_sent_in_any_form_but_a_string_is_a_422_naming_it() {
+    let server = TestApp::start(Backend::Sqlite).await;
+    let acme = server.tenant("acme").await;
+    for token in [json!({"encrypted": "v1.00000000.AAAA"}), json!(42), json!(["t"])] {
+        let mut body = scim_integration("D", json!({"email": "userName"}));
+        body["connector"]["bearer_token"] = token.clone();
+        let answer = server.post("/v1/integrations", &acme.token, body).await;
+        answer.problem(422);
+        assert_eq!(answer.error_fields(), ["connector.bearer_token"], "{token}: {}", answer.text);
+    }
+    let id = server.integration(&acme.token, scim_integration("D", json!({"email": "userName"}))).await;
+    let sealed = json!({"connector": {"bearer_token": {"encrypted": "v1.00000000.AAAA"}}});
+    let answer = server.patch(&format!("/v1/integrations/{id}"), &acme.token, sealed).await;
+    answer.problem(422);
+    assert_eq!(answer.error_fields(), ["connector.bearer_token"]);
+}

@@ -1,4 +1,5 @@
-//! The command line: `serve`, `demo`, `migrate`, `sandbox`, `config`.
+//! The command line: `serve`, `demo`, `migrate`, `sandbox`, `config`,
+//! `secret-key`.
 
 mod demo;
 mod serve;
@@ -37,6 +38,9 @@ pub enum Command {
     Sandbox(crate::sandbox::SandboxArgs),
     /// Print the default configuration, with a comment on every key.
     Config,
+    /// Print a new random secret key for `secret_keys` (LOCKSTEP_SECRET_KEYS),
+    /// the keys connector credentials are encrypted with.
+    SecretKey,
 }
 
 impl Command {
@@ -59,6 +63,16 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Sandbox(args) => crate::sandbox::run(args).await,
         Command::Config => {
             print!("{}", crate::config::DEFAULT_CONFIG);
+            Ok(())
+        }
+        Command::SecretKey => {
+            // The key alone on stdout, so `LOCKSTEP_SECRET_KEYS=$(lockstep secret-key)` works.
+            let key = crate::secrets::SecretKey::generate();
+            println!("{}", key.to_base64().as_str());
+            eprintln!(
+                "secret key id {}: keep the key in your secret store, and out of the database's backups",
+                key.id()
+            );
             Ok(())
         }
     }

@@ -1,10 +1,15 @@
 //! The [`Connector`] trait: what the engine asks of any third party.
 //!
-//! A push is idempotent by design: the connector looks the record up by its
-//! Lockstep id (`externalId` in SCIM) before creating it, and writes only
-//! when the third party's values differ. A push repeated after a crash (the
-//! lease expired before the result was stored) therefore adopts what the
-//! first attempt created instead of duplicating it.
+//! A push is idempotent by design: an update by the remembered remote id
+//! sets the mapped values (setting them twice leaves the same result), and a
+//! record without one is looked up by its Lockstep id (`externalId` in
+//! SCIM) before it is created. A push repeated after a crash (the lease
+//! expired before the result was stored) therefore adopts what the first
+//! attempt created instead of duplicating it.
+//!
+//! Every error a connector reports is built by [`ConnectorError::transient`]
+//! or [`ConnectorError::rejected`], which clean the third party's text on
+//! its way to the store (see [`super::third_party_text`]).
 
 use std::time::Duration;
 
@@ -12,15 +17,15 @@ use async_trait::async_trait;
 use lockstep_store::SyncError;
 use serde_json::Value;
 
+use super::third_party_text;
 use crate::domain::mapping::TargetPath;
 
 /// The result of a push or deactivation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pushed {
-    /// The third party's id for the record, when it has one.
+    /// The third party's id for the record, when it gave one fit to keep
+    /// ([`third_party_text::remote_id`]).
     pub remote_id: Option<String>,
-    /// Whether anything was written (false: the third party already matched).
-    pub wrote: bool,
 }
 
 /// Why a push did not go through.
@@ -40,12 +45,14 @@ pub enum ConnectorError {
 }
 
 impl ConnectorError {
-    /// The errors to keep on the sync state.
-    pub fn errors(&self) -> Vec<SyncError> {
-        match self {
-            ConnectorError::Transient { error, .. } => vec![error.clone()],
-            ConnectorError::Rejected { errors } => errors.clone(),
-        }
+    /// A failure worth retrying, with its code and message cleaned.
+    pub fn transient(code: &str, message: &str, retry_after: Option<Duration>) -> Self {
+        ConnectorError::Transient { error: third_party_text::sync_error(code, message), retry_after }
+    }
+
+    /// The third party's final word, with its code and message cleaned.
+    pub fn rejected(code: &str, message: &str) -> Self {
+        ConnectorError::Rejected { errors: vec![third_party_text::sync_error(code, message)] }
     }
 }
 

@@ -1,6 +1,11 @@
 //! Integration specs: what an admin configures (connector, field mapping,
 //! eligibility, grace period, max wait, retry policy), how it is validated,
 //! and the parsed [`IntegrationRules`] the planner and workers use.
+//!
+//! A connector's credentials are [`Credential`]s: a string as an admin
+//! sends it, sealed (encrypted, see [`crate::secrets`]) as the store keeps
+//! it. Rules carry them sealed; only [`ScimConnectorSpec::reveal`], called
+//! where a connector is built, decrypts.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +16,7 @@ use utoipa::ToSchema;
 use super::eligibility::{Condition, Eligibility};
 use super::mapping::FieldMapping;
 use super::retry::RetryPolicy;
+use crate::secrets::{Credential, Keyring, OpenError, SecretContext};
 
 /// The grace period when none is configured: five minutes.
 pub const DEFAULT_GRACE_PERIOD_SECONDS: f64 = 300.0;
@@ -19,44 +25,82 @@ pub const DEFAULT_MAX_WAIT_SECONDS: f64 = 3600.0;
 const MAX_PERIOD_SECONDS: f64 = 30.0 * 86_400.0;
 
 /// How an integration reaches its third party. The credentials are stored
-/// but never returned by the API.
+/// encrypted and never returned by the API.
 #[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ConnectorConfig {
     /// A SCIM 2.0 service provider (RFC 7643/7644).
-    Scim(ScimConnectorConfig),
+    Scim(ScimConnectorSpec),
 }
 
-/// Where a SCIM 2.0 third party lives and how to authenticate.
+/// Where a SCIM 2.0 third party lives and how to authenticate, as an
+/// integration's spec holds it.
 #[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ScimConnectorConfig {
+pub struct ScimConnectorSpec {
     /// The SCIM base URL; `/Users` is appended. An http or https URL with a
     /// host; an address the operator's outbound policy refuses (a private,
     /// loopback or link-local one unless allowed) is refused with 422.
+    /// Moving it to another origin (scheme, host, port) takes a new
+    /// `bearer_token` in the same request.
     #[schema(
         pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://(?:[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*(?:\.[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)*|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?(?:/[A-Za-z0-9._~!$&'()*+,;=:@-]*)*$"
     )]
     pub base_url: String,
     /// Sent as `Authorization: Bearer …`: visible ASCII, no spaces.
-    #[schema(pattern = r"^[!-~]+$", min_length = 1)]
+    /// Write-only: stored encrypted, never returned.
+    #[schema(value_type = String, pattern = r"^[!-~]+$", min_length = 1)]
+    pub bearer_token: Credential,
+}
+
+/// What a SCIM connector is built with: the spec with its token decrypted.
+/// Lives only as long as the connector it builds.
+#[derive(Clone)]
+pub struct ScimConnectorConfig {
+    pub base_url: String,
     pub bearer_token: String,
 }
+
+/// The path of the SCIM bearer token in the API, and in its ciphertext's
+/// associated data.
+pub const BEARER_TOKEN_FIELD: &str = "connector.bearer_token";
 
 impl std::fmt::Debug for ConnectorConfig {
     // Credentials never reach a log line.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ConnectorConfig::Scim(c) => {
-                f.debug_struct("Scim").field("base_url", &c.base_url).field("bearer_token", &"<redacted>").finish()
-            }
+            ConnectorConfig::Scim(c) => f.debug_tuple("Scim").field(c).finish(),
         }
+    }
+}
+
+impl std::fmt::Debug for ScimConnectorSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScimConnectorSpec")
+            .field("base_url", &self.base_url)
+            .field("bearer_token", &self.bearer_token)
+            .finish()
     }
 }
 
 impl std::fmt::Debug for ScimConnectorConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ScimConnectorConfig").field("base_url", &self.base_url).finish_non_exhaustive()
+    }
+}
+
+impl ScimConnectorSpec {
+    /// What the token's ciphertext is bound to, for a tenant.
+    fn secret_origin(&self) -> String {
+        origin_of(&self.base_url).unwrap_or_else(|| "null".to_owned())
+    }
+
+    /// The config to build a connector with, the token decrypted.
+    pub fn reveal(&self, keyring: &Keyring, tenant_id: i64) -> Result<ScimConnectorConfig, OpenError> {
+        let origin = self.secret_origin();
+        let context = SecretContext { tenant_id, field: BEARER_TOKEN_FIELD, origin: &origin };
+        let token = self.bearer_token.reveal(keyring, &context)?;
+        Ok(ScimConnectorConfig { base_url: self.base_url.clone(), bearer_token: token.as_str().to_owned() })
     }
 }
 
@@ -73,6 +117,35 @@ impl ConnectorConfig {
         match self {
             ConnectorConfig::Scim(_) => "scim",
         }
+    }
+
+    /// The form to store: every secret sealed under the keyring's first key
+    /// and bound to the tenant, its field and the base URL's origin.
+    pub fn sealed(&self, keyring: &Keyring, tenant_id: i64) -> ConnectorConfig {
+        match self {
+            ConnectorConfig::Scim(c) => {
+                let origin = c.secret_origin();
+                let context = SecretContext { tenant_id, field: BEARER_TOKEN_FIELD, origin: &origin };
+                ConnectorConfig::Scim(ScimConnectorSpec {
+                    base_url: c.base_url.clone(),
+                    bearer_token: c.bearer_token.sealed(keyring, &context),
+                })
+            }
+        }
+    }
+}
+
+/// The origin (`scheme://host[:port]`) of a URL, when it is one.
+pub fn origin_of(url: &str) -> Option<String> {
+    url::Url::parse(url).ok().map(|u| u.origin().ascii_serialization())
+}
+
+/// Whether two URLs share scheme, host and port: a credential meant for one
+/// may be sent to the other.
+pub fn same_origin(a: &str, b: &str) -> bool {
+    match (url::Url::parse(a), url::Url::parse(b)) {
+        (Ok(a), Ok(b)) => a.origin().is_tuple() && a.origin() == b.origin(),
+        _ => false,
     }
 }
 
@@ -157,11 +230,14 @@ impl IntegrationSettings {
                 }
                 // It is sent as a header value: a stray space or newline (a
                 // copy-paste slip) would fail every sync, so it fails here.
-                if scim.bearer_token.is_empty() || !scim.bearer_token.chars().all(|c| c.is_ascii_graphic()) {
-                    return Err(spec_error(
-                        "connector.bearer_token",
-                        "must be 1 or more visible ASCII characters (no spaces)",
-                    ));
+                // A sealed token was checked when it was sent.
+                if let Credential::Clear(token) = &scim.bearer_token {
+                    if token.is_empty() || !token.chars().all(|c| c.is_ascii_graphic()) {
+                        return Err(spec_error(
+                            BEARER_TOKEN_FIELD,
+                            "must be 1 or more visible ASCII characters (no spaces)",
+                        ));
+                    }
                 }
             }
         }
@@ -269,7 +345,42 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_token() {
-        let s = settings(base()).unwrap();
-        assert!(!format!("{s:?}").contains("\"t\""));
+        let mut v = base();
+        v["connector"]["bearer_token"] = json!("token-in-clear");
+        let s = settings(v).unwrap();
+        assert!(!format!("{s:?}").contains("token-in-clear"), "{s:?}");
+        let ConnectorConfig::Scim(spec) = &s.connector;
+        let config = ScimConnectorConfig { base_url: spec.base_url.clone(), bearer_token: "token-in-clear".into() };
+        assert!(!format!("{config:?}").contains("token-in-clear"));
+    }
+
+    #[test]
+    fn origins_compare_scheme_host_and_port() {
+        assert!(same_origin("http://127.0.0.1:9/scim", "http://127.0.0.1:9/other/v2"));
+        assert!(same_origin("https://Scim.Example/a", "https://scim.example:443/b"));
+        assert!(!same_origin("http://scim.example/a", "https://scim.example/a"));
+        assert!(!same_origin("http://scim.example/a", "http://scim.example:8080/a"));
+        assert!(!same_origin("http://scim.example/a", "http://evil.example/a"));
+        assert!(!same_origin("not a url", "not a url"));
+        assert_eq!(origin_of("https://Scim.Example:443/v2").as_deref(), Some("https://scim.example"));
+    }
+
+    #[test]
+    fn a_stored_clear_token_reads_and_a_sealed_one_opens_only_for_its_tenant_and_origin() {
+        use crate::secrets::SecretKey;
+        let keys = Keyring::new(vec![SecretKey::generate()]).unwrap();
+        let older = settings(base()).unwrap();
+        let ConnectorConfig::Scim(spec) = &older.connector;
+        assert_eq!(spec.reveal(&keys, 1).unwrap().bearer_token, "t", "a token stored in clear still works");
+
+        let sealed = older.connector.sealed(&keys, 1);
+        assert!(!serde_json::to_string(&sealed).unwrap().contains("\"t\""));
+        let ConnectorConfig::Scim(spec) = &sealed;
+        assert_eq!(spec.reveal(&keys, 1).unwrap().bearer_token, "t");
+        assert!(spec.reveal(&keys, 2).is_err(), "another tenant");
+        let moved = ScimConnectorSpec { base_url: "http://evil.example/scim".into(), ..spec.clone() };
+        assert!(moved.reveal(&keys, 1).is_err(), "another origin");
+        let same_host = ScimConnectorSpec { base_url: "http://127.0.0.1:9/v2".into(), ..spec.clone() };
+        assert_eq!(same_host.reveal(&keys, 1).unwrap().bearer_token, "t", "another path of the same origin");
     }
 }

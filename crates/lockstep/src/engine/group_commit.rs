@@ -31,7 +31,7 @@ use lockstep_store::{RecordWrite, StoreError};
 use tokio::sync::oneshot;
 
 use super::records::{commit_now, Committed};
-use crate::AppState;
+use super::Engine;
 
 /// The most writes one group transaction holds.
 pub const MAX_GROUP_WRITES: usize = 1_000;
@@ -58,20 +58,20 @@ impl GroupCommit {
     /// of the tenant queued at the same time; returns when it committed.
     pub async fn write(
         &self,
-        state: &AppState,
+        engine: &Engine,
         tenant_id: i64,
         record_type: &str,
         writes: Vec<RecordWrite>,
     ) -> Result<Committed, StoreError> {
         if writes.len() > MAX_GROUPED_REQUEST {
-            return commit_now(state, tenant_id, record_type, writes).await;
+            return commit_now(engine, tenant_id, record_type, writes).await;
         }
         let (reply, answer) = oneshot::channel();
         let key = (tenant_id, record_type.to_owned());
         let start_flusher = {
             let mut lanes = self.lanes.lock().expect("lanes lock");
             // Counted under the lock, so the flusher never takes it first.
-            state.metrics.write_requests_waiting.inc();
+            engine.metrics.write_requests_waiting.inc();
             match lanes.entry(key.clone()) {
                 Entry::Occupied(mut lane) => {
                     lane.get_mut().push_back(Queued { writes, reply });
@@ -84,13 +84,13 @@ impl GroupCommit {
             }
         };
         if start_flusher {
-            tokio::spawn(flush(state.clone(), key));
+            tokio::spawn(flush(engine.clone(), key));
         }
         answer.await.map_err(|_| StoreError::Database("the write was abandoned before it committed".into()))?
     }
 
     /// Takes the next group off a lane, or removes the lane when it is empty.
-    fn next_group(&self, state: &AppState, key: &LaneKey) -> Option<Vec<Queued>> {
+    fn next_group(&self, engine: &Engine, key: &LaneKey) -> Option<Vec<Queued>> {
         let mut lanes = self.lanes.lock().expect("lanes lock");
         let queue = lanes.get_mut(key)?;
         let mut group = Vec::new();
@@ -106,14 +106,14 @@ impl GroupCommit {
             lanes.remove(key);
             return None;
         }
-        state.metrics.write_requests_waiting.dec_by(group.len() as i64);
+        engine.metrics.write_requests_waiting.dec_by(group.len() as i64);
         Some(group)
     }
 
-    fn drop_lane(&self, state: &AppState, key: &LaneKey) {
+    fn drop_lane(&self, engine: &Engine, key: &LaneKey) {
         // Dropping the queued replies answers their requests with an error.
         if let Some(queue) = self.lanes.lock().expect("lanes lock").remove(key) {
-            state.metrics.write_requests_waiting.dec_by(queue.len() as i64);
+            engine.metrics.write_requests_waiting.dec_by(queue.len() as i64);
         }
     }
 }
@@ -121,7 +121,7 @@ impl GroupCommit {
 /// Removes the lane if its flusher ends without emptying it (a panic), so
 /// the lane's next write starts a new flusher instead of waiting forever.
 struct LaneGuard {
-    state: AppState,
+    engine: Engine,
     key: LaneKey,
     done: bool,
 }
@@ -129,28 +129,28 @@ struct LaneGuard {
 impl Drop for LaneGuard {
     fn drop(&mut self) {
         if !self.done {
-            self.state.group_commit.drop_lane(&self.state, &self.key);
+            self.engine.group_commit.drop_lane(&self.engine, &self.key);
         }
     }
 }
 
-async fn flush(state: AppState, key: LaneKey) {
-    let mut guard = LaneGuard { state: state.clone(), key, done: false };
-    while let Some(group) = state.group_commit.next_group(&state, &guard.key) {
-        commit_group(&state, &guard.key, group).await;
+async fn flush(engine: Engine, key: LaneKey) {
+    let mut guard = LaneGuard { engine: engine.clone(), key, done: false };
+    while let Some(group) = engine.group_commit.next_group(&engine, &guard.key) {
+        commit_group(&engine, &guard.key, group).await;
     }
     guard.done = true;
 }
 
-async fn commit_group(state: &AppState, (tenant_id, record_type): &LaneKey, mut group: Vec<Queued>) {
+async fn commit_group(engine: &Engine, (tenant_id, record_type): &LaneKey, mut group: Vec<Queued>) {
     if group.len() == 1 {
         let Queued { writes, reply } = group.pop().expect("one");
-        let _ = reply.send(commit_now(state, *tenant_id, record_type, writes).await);
+        let _ = reply.send(commit_now(engine, *tenant_id, record_type, writes).await);
         return;
     }
     // Kept for the fallback below: rare, and these requests are small.
     let all: Vec<RecordWrite> = group.iter().flat_map(|q| q.writes.iter().cloned()).collect();
-    match commit_now(state, *tenant_id, record_type, all).await {
+    match commit_now(engine, *tenant_id, record_type, all).await {
         Ok(Committed { written, integrations }) => {
             let mut written = written.into_iter();
             for Queued { writes, reply } in group {
@@ -161,7 +161,7 @@ async fn commit_group(state: &AppState, (tenant_id, record_type): &LaneKey, mut 
         Err(error) => {
             tracing::debug!(%error, requests = group.len(), "a group write failed; writing its requests one by one");
             for Queued { writes, reply } in group {
-                let _ = reply.send(commit_now(state, *tenant_id, record_type, writes).await);
+                let _ = reply.send(commit_now(engine, *tenant_id, record_type, writes).await);
             }
         }
     }

@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex};
 use lockstep_store::StoreError;
 
 use super::records::integrations_for;
+use super::Engine;
 use crate::domain::integration::IntegrationRules;
-use crate::AppState;
 
 /// How many (tenant, record type) entries are kept; when full, all are
 /// dropped and refilled by the next writes. Each is a few small specs.
@@ -45,7 +45,7 @@ impl IntegrationsCache {
     /// not held.
     pub async fn get(
         &self,
-        state: &AppState,
+        engine: &Engine,
         tenant_id: i64,
         record_type: &str,
     ) -> Result<CachedIntegrations, StoreError> {
@@ -54,8 +54,8 @@ impl IntegrationsCache {
             return Ok(held.clone());
         }
         // The version first: the integrations read next are at least as new.
-        let version = state.store.integrations_version(tenant_id).await?;
-        let rules = Arc::new(integrations_for(state, tenant_id, record_type).await?);
+        let version = engine.store.integrations_version(tenant_id).await?;
+        let rules = Arc::new(integrations_for(engine, tenant_id, record_type).await?);
         let read = CachedIntegrations { version, rules };
         let mut entries = self.entries.lock().expect("integrations cache lock");
         if entries.len() >= MAX_ENTRIES {

@@ -12,4 +12,7 @@ pub mod connectors;
 pub mod group_commit;
 pub mod integrations_cache;
 pub mod records;
+mod service;
 pub mod write_sync;
+
+pub use service::Engine;

@@ -13,20 +13,20 @@ use lockstep_store::{Integration, Record, RecordWrite, RecordWritten, StoreError
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::Engine;
 use crate::domain::badge::badge;
 use crate::domain::integration::IntegrationRules;
 use crate::domain::planner::RecordPlanner;
-use crate::AppState;
 
 /// The parsed integrations of a tenant for one record type. A stored spec
 /// the code cannot parse is skipped with a warning rather than blocking
 /// every write of the tenant.
 pub async fn integrations_for(
-    state: &AppState,
+    engine: &Engine,
     tenant_id: i64,
     record_type: &str,
 ) -> Result<Vec<IntegrationRules>, StoreError> {
-    let all = state.store.list_integrations(tenant_id).await?;
+    let all = engine.store.list_integrations(tenant_id).await?;
     Ok(parse_integrations(all.iter().filter(|i| i.record_type == record_type)))
 }
 
@@ -63,18 +63,18 @@ impl Committed {
 /// transaction, shared with other small writes of the tenant that arrive at
 /// the same time (see [`crate::engine::group_commit`]).
 pub async fn write_records(
-    state: &AppState,
+    engine: &Engine,
     tenant_id: i64,
     record_type: &str,
     writes: Vec<RecordWrite>,
 ) -> Result<Committed, StoreError> {
-    state.group_commit.write(state, tenant_id, record_type, writes).await
+    engine.group_commit.write(engine, tenant_id, record_type, writes).await
 }
 
 /// Writes records in a transaction of their own, planned against the
 /// tenant's integrations as they are now.
 pub(crate) async fn commit_now(
-    state: &AppState,
+    engine: &Engine,
     tenant_id: i64,
     record_type: &str,
     writes: Vec<RecordWrite>,
@@ -85,18 +85,18 @@ pub(crate) async fn commit_now(
     // integrations change faster than a write commits is refused in the end.
     let mut attempt = 1;
     loop {
-        let held = state.integrations.get(state, tenant_id, record_type).await?;
-        let now = state.clock.now();
+        let held = engine.integrations.get(engine, tenant_id, record_type).await?;
+        let now = engine.clock.now();
         let planner = RecordPlanner { now, integrations: &held.rules, integrations_version: Some(held.version) };
-        match state.store.write_records(tenant_id, record_type, &writes, &planner, now).await {
+        match engine.store.write_records(tenant_id, record_type, &writes, &planner, now).await {
             Ok(written) => {
-                state.metrics.record_writes.inc_by(written.len() as u64);
-                state.metrics.write_transactions.inc();
+                engine.metrics.record_writes.inc_by(written.len() as u64);
+                engine.metrics.write_transactions.inc();
                 return Ok(Committed { written, integrations: held.rules });
             }
             Err(StoreError::IntegrationsChanged { .. }) if attempt < PLAN_ATTEMPTS => {
                 tracing::debug!(tenant_id, attempt, "the tenant's integrations changed; planning the write again");
-                state.integrations.forget(tenant_id);
+                engine.integrations.forget(tenant_id);
                 attempt += 1;
             }
             Err(error) => return Err(error),
@@ -108,7 +108,7 @@ pub(crate) async fn commit_now(
 /// it is reported instead.
 const PLAN_ATTEMPTS: u32 = 3;
 
-/// A record's sync state in one integration, as the record page shows it.
+/// A record's sync engine in one integration, as the record page shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct IntegrationSync {
     pub integration_id: i64,
@@ -186,13 +186,13 @@ pub fn sync_views(records: &[Record], states: &[SyncState], integrations: &[Inte
 
 /// The sync views of records of one type, loading what they need.
 pub async fn load_sync_views(
-    state: &AppState,
+    engine: &Engine,
     tenant_id: i64,
     record_type: &str,
     records: &[Record],
 ) -> Result<Vec<SyncView>, StoreError> {
-    let integrations = integrations_for(state, tenant_id, record_type).await?;
+    let integrations = integrations_for(engine, tenant_id, record_type).await?;
     let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
-    let states = state.store.sync_states_for_records(tenant_id, &ids).await?;
+    let states = engine.store.sync_states_for_records(tenant_id, &ids).await?;
     Ok(sync_views(records, &states, &integrations))
 }

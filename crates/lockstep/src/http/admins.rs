@@ -17,7 +17,7 @@ use super::input::{self, check_email, check_name};
 use super::problem::{ApiError, FieldError, Problem};
 use super::tenants::TenantView;
 use super::tokens;
-use crate::AppState;
+use crate::http::AppState;
 
 /// An admin as the API shows it (never the token or its hash).
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -106,15 +106,17 @@ pub async fn create_admin(
     }
     let token = tokens::generate();
     let email = body.email.clone();
-    let admin =
-        state.store.create_admin(caller.tenant_id, body.into_new_admin(&token), state.clock.now()).await.map_err(
-            |e| match e {
-                lockstep_store::StoreError::Conflict(_) => {
-                    ApiError::Conflict(format!("an admin with email `{email}` already exists in this tenant"))
-                }
-                other => other.into(),
-            },
-        )?;
+    let admin = state
+        .engine
+        .store()
+        .create_admin(caller.tenant_id, body.into_new_admin(&token), state.engine.clock().now())
+        .await
+        .map_err(|e| match e {
+            lockstep_store::StoreError::Conflict(_) => {
+                ApiError::Conflict(format!("an admin with email `{email}` already exists in this tenant"))
+            }
+            other => other.into(),
+        })?;
     Ok((StatusCode::CREATED, axum::Json(AdminCreated { admin: admin.into(), token })))
 }
 
@@ -125,7 +127,7 @@ pub async fn create_admin(
         (status = 401, description = "No or a bad bearer token", body = Problem),
     ))]
 pub async fn list_admins(State(state): State<AppState>, caller: AuthAdmin) -> Result<axum::Json<AdminList>, ApiError> {
-    let admins = state.store.list_admins(caller.tenant_id).await?;
+    let admins = state.engine.store().list_admins(caller.tenant_id).await?;
     Ok(axum::Json(AdminList { data: admins.into_iter().map(AdminView::from).collect() }))
 }
 
@@ -136,7 +138,7 @@ pub async fn list_admins(State(state): State<AppState>, caller: AuthAdmin) -> Re
         (status = 401, description = "No or a bad bearer token", body = Problem),
     ))]
 pub async fn me(State(state): State<AppState>, caller: AuthAdmin) -> Result<axum::Json<Me>, ApiError> {
-    let tenant = state.store.get_tenant(caller.tenant_id).await?.ok_or_else(|| {
+    let tenant = state.engine.store().get_tenant(caller.tenant_id).await?.ok_or_else(|| {
         ApiError::Internal(format!("admin {} belongs to missing tenant {}", caller.admin_id, caller.tenant_id))
     })?;
     Ok(axum::Json(Me { admin: caller.admin.into(), tenant: tenant.into() }))

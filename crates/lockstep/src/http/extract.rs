@@ -37,7 +37,7 @@ use serde_json::error::Category;
 
 use super::problem::{ApiError, FieldError};
 use super::tokens;
-use crate::AppState;
+use crate::http::AppState;
 
 /// A JSON request body, rejected as a problem document.
 #[derive(Debug, Clone, Copy, Default)]
@@ -268,7 +268,7 @@ impl FromRequestParts<AppState> for AuthAdmin {
         let admin = match state.admins.get(&hash, now) {
             Some(admin) => admin,
             None => {
-                let admin = state.store.admin_by_token_hash(&hash).await?.ok_or_else(ApiError::bad_token)?;
+                let admin = state.engine.store().admin_by_token_hash(&hash).await?.ok_or_else(ApiError::bad_token)?;
                 state.admins.insert(hash, admin.clone(), now);
                 admin
             }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::problem::{ApiError, Problem};
-use crate::AppState;
+use crate::http::AppState;
 
 /// The Prometheus text exposition format.
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -34,7 +34,7 @@ pub struct Health {
     ))]
 pub async fn healthz(State(state): State<AppState>) -> Result<axum::Json<Health>, ApiError> {
     // A primary-key lookup of a tenant that cannot exist: a round trip, no work.
-    match state.store.get_tenant(0).await {
+    match state.engine.store().get_tenant(0).await {
         Ok(_) => Ok(axum::Json(Health { status: "ok" })),
         Err(error) => {
             tracing::warn!(%error, "health check: the store does not answer");
@@ -47,9 +47,9 @@ pub async fn healthz(State(state): State<AppState>) -> Result<axum::Json<Health>
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "The text exposition format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.sync_status_counts().await {
-        Ok(counts) => state.metrics.set_sync_states(&counts),
+    match state.engine.store().sync_status_counts().await {
+        Ok(counts) => state.engine.metrics().set_sync_states(&counts),
         Err(error) => tracing::warn!(%error, "metrics: could not count sync states"),
     }
-    ([(CONTENT_TYPE, PROMETHEUS_TEXT)], state.metrics.render())
+    ([(CONTENT_TYPE, PROMETHEUS_TEXT)], state.engine.metrics().render())
 }

@@ -5,10 +5,23 @@
 //! Merge Patch) over the stored input and read again as a
 //! [`CreateIntegration`], so both are judged by the same rules.
 //!
-//! What the store keeps as the spec is the serialised settings, connector
-//! credentials included. The API never returns the credentials: the view
-//! shows the connector's kind and base URL only. A patch that does not
-//! mention `connector.bearer_token` keeps the stored one.
+//! What the store keeps as the spec is the serialised settings with the
+//! connector's credentials sealed (encrypted under the first secret key and
+//! bound to the tenant, the field and the base URL's origin; see
+//! [`crate::secrets`]). The API never returns the credentials, sealed or
+//! not: the view shows the connector's kind and base URL only, and a body
+//! that sends a sealed form instead of a string is refused. A patch is
+//! merged over the stored input, so a patch that does not mention
+//! `connector.bearer_token` keeps the stored one — sealed again under the
+//! first key if an older one made it, and sealed for the first time if an
+//! older installation stored it in clear. An empty patch (`{}`) does just
+//! that.
+//!
+//! A patch that moves `connector.base_url` to another origin (scheme, host
+//! or port) must carry `connector.bearer_token`: otherwise an admin could
+//! send the stored token to a host of their choosing. Another path on the
+//! same origin keeps the token. The sealed token is bound to its origin
+//! too, so a base URL changed behind the API's back does not decrypt it.
 //!
 //! Every create and update is validated twice over: the settings' own rules
 //! ([`IntegrationSettings::parse`]) and the outbound guard, which refuses a
@@ -28,13 +41,15 @@ use utoipa::ToSchema;
 
 use super::extract::{decode_value, AuthAdmin, Json, Path};
 use super::input::{self, nul_paths};
-use super::integration_input::{eligibility_schema, CreateIntegration, IntegrationPatch};
+use super::integration_input::{eligibility_schema, CreateIntegration, IntegrationPatch, Patch};
 use super::merge_patch;
 use super::problem::{ApiError, FieldError, Problem};
 use crate::domain::eligibility::Condition;
-use crate::domain::integration::{IntegrationSettings, DEFAULT_MAX_WAIT_SECONDS};
+use crate::domain::integration::{
+    same_origin, ConnectorConfig, IntegrationSettings, BEARER_TOKEN_FIELD, DEFAULT_MAX_WAIT_SECONDS,
+};
 use crate::domain::retry::RetryPolicy;
-use crate::AppState;
+use crate::http::AppState;
 
 /// An integration's connector, without its credentials.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -94,8 +109,24 @@ pub struct IntegrationList {
     pub data: Vec<IntegrationView>,
 }
 
-/// Validates an integration body into what the store keeps.
-fn parse_input(state: &AppState, body: CreateIntegration) -> Result<NewIntegration, ApiError> {
+/// A validated integration body, its credentials as sent or as stored.
+struct IntegrationInput {
+    name: String,
+    record_type: String,
+    settings: IntegrationSettings,
+}
+
+impl IntegrationInput {
+    /// What the store keeps: the credentials sealed for `tenant_id`.
+    fn into_stored(mut self, state: &AppState, tenant_id: i64) -> Result<NewIntegration, ApiError> {
+        self.settings.connector = self.settings.connector.sealed(state.engine.secrets(), tenant_id);
+        let spec = serde_json::to_value(&self.settings).map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(NewIntegration { name: self.name, record_type: self.record_type, spec })
+    }
+}
+
+/// Validates an integration body.
+fn parse_input(state: &AppState, body: CreateIntegration) -> Result<IntegrationInput, ApiError> {
     input::check_name(&body.name).map_err(|m| ApiError::invalid_field("name", m))?;
     let values = body.eligibility.iter().enumerate().filter_map(|(i, c)| Some((i, c.value.as_ref()?)));
     let errors: Vec<FieldError> =
@@ -108,21 +139,34 @@ fn parse_input(state: &AppState, body: CreateIntegration) -> Result<NewIntegrati
     // `parse` accepted the URL, so it parses; the guard then judges its address.
     if let Ok(url) = url::Url::parse(settings.connector.base_url()) {
         state
-            .outbound
+            .engine
+            .outbound()
             .guard()
             .check_url(&url)
             .map_err(|e| ApiError::invalid_field("connector.base_url", e.to_string()))?;
     }
-    let spec = serde_json::to_value(&settings).map_err(|e| ApiError::Internal(e.to_string()))?;
     // The spec is kept as JSON, and PostgreSQL's jsonb cannot hold U+0000.
+    let clear = serde_json::to_value(&settings).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut nul = Vec::new();
-    nul_paths(&spec, &mut String::new(), &mut nul);
+    nul_paths(&clear, &mut String::new(), &mut nul);
     if !nul.is_empty() {
         return Err(ApiError::invalid_fields(
             nul.into_iter().map(|field| FieldError::new(field, "must not contain U+0000 (NUL)")).collect(),
         ));
     }
-    Ok(NewIntegration { name, record_type, spec })
+    Ok(IntegrationInput { name, record_type, settings })
+}
+
+/// Refuses a create that sends a credential as anything but a string: the
+/// sealed form (`{"encrypted": …}`) is the store's, not an admin's. (A
+/// patch's credentials are typed as strings, so serde refuses it there.)
+fn refuse_sealed_credentials(body: &CreateIntegration) -> Result<(), ApiError> {
+    match &body.connector {
+        ConnectorConfig::Scim(scim) if !scim.bearer_token.is_clear() => {
+            Err(ApiError::invalid_field(BEARER_TOKEN_FIELD, "must be a string"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The input an integration was created from, rebuilt from the store:
@@ -162,11 +206,16 @@ pub async fn create_integration(
     caller: AuthAdmin,
     Json(body): Json<CreateIntegration>,
 ) -> Result<(StatusCode, axum::Json<IntegrationView>), ApiError> {
-    let input = parse_input(&state, body)?;
+    refuse_sealed_credentials(&body)?;
+    let input = parse_input(&state, body)?.into_stored(&state, caller.tenant_id)?;
     let name = input.name.clone();
-    let stored =
-        state.store.create_integration(caller.tenant_id, input, state.clock.now()).await.map_err(name_taken(&name))?;
-    state.integrations.forget(caller.tenant_id);
+    let stored = state
+        .engine
+        .store()
+        .create_integration(caller.tenant_id, input, state.engine.clock().now())
+        .await
+        .map_err(name_taken(&name))?;
+    state.engine.integrations_changed(caller.tenant_id);
     tracing::info!(tenant_id = caller.tenant_id, integration_id = stored.id, "integration created");
     Ok((StatusCode::CREATED, axum::Json(IntegrationView::from_stored(stored)?)))
 }
@@ -181,7 +230,7 @@ pub async fn list_integrations(
     State(state): State<AppState>,
     caller: AuthAdmin,
 ) -> Result<axum::Json<IntegrationList>, ApiError> {
-    let stored = state.store.list_integrations(caller.tenant_id).await?;
+    let stored = state.engine.store().list_integrations(caller.tenant_id).await?;
     let data = stored.into_iter().map(IntegrationView::from_stored).collect::<Result<_, _>>()?;
     Ok(axum::Json(IntegrationList { data }))
 }
@@ -198,7 +247,7 @@ pub async fn get_integration(
     caller: AuthAdmin,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<IntegrationView>, ApiError> {
-    let stored = state.store.get_integration(caller.tenant_id, id).await?.ok_or_else(|| not_found(id))?;
+    let stored = state.engine.store().get_integration(caller.tenant_id, id).await?.ok_or_else(|| not_found(id))?;
     Ok(axum::Json(IntegrationView::from_stored(stored)?))
 }
 
@@ -206,12 +255,14 @@ pub async fn get_integration(
 #[utoipa::path(patch, path = "/v1/integrations/{id}", tag = "integrations", security(("bearer" = [])),
     params(("id" = i64, Path, description = "The integration's id")),
     request_body(content = IntegrationPatch, content_type = "application/merge-patch+json",
-        description = "Keys to change; `null` resets one. Without `connector.bearer_token` the stored token is kept."),
+        description = "Keys to change; `null` resets one. Without `connector.bearer_token` the stored token is \
+            kept, unless `connector.base_url` moves to another origin, which takes a new token."),
     responses(
         (status = 200, description = "The integration", body = IntegrationView),
         (status = 404, description = "No such integration in the tenant", body = Problem),
         (status = 409, description = "The new name is taken", body = Problem),
-        (status = 422, description = "The patched integration is invalid", body = Problem),
+        (status = 422, description = "The patched integration is invalid, or its base URL moves to another \
+            origin without a new `connector.bearer_token`", body = Problem),
     ))]
 pub async fn patch_integration(
     State(state): State<AppState>,
@@ -219,19 +270,31 @@ pub async fn patch_integration(
     Path(id): Path<i64>,
     Json(patch): Json<IntegrationPatch>,
 ) -> Result<axum::Json<IntegrationView>, ApiError> {
+    let sends_token = matches!(&patch.connector, Patch::Set(connector) if !connector.bearer_token.is_keep());
     let patch = serde_json::to_value(&patch).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let stored = state.store.get_integration(caller.tenant_id, id).await?.ok_or_else(|| not_found(id))?;
+    let stored = state.engine.store().get_integration(caller.tenant_id, id).await?.ok_or_else(|| not_found(id))?;
     let mut input = stored_input(&stored);
+    let stored_base_url = input.pointer("/connector/base_url").and_then(Value::as_str).map(str::to_owned);
     merge_patch::apply(&mut input, patch);
     let input = parse_input(&state, decode_value(input)?)?;
+    let moves_origin = stored_base_url.is_some_and(|old| !same_origin(&old, input.settings.connector.base_url()));
+    if moves_origin && !sends_token {
+        return Err(ApiError::invalid_field(
+            BEARER_TOKEN_FIELD,
+            "is required when connector.base_url moves to another origin (scheme, host or port): the stored \
+             token is only sent where it was first sent",
+        ));
+    }
+    let input = input.into_stored(&state, caller.tenant_id)?;
     let name = input.name.clone();
     let updated = state
-        .store
-        .update_integration(caller.tenant_id, id, input, state.clock.now())
+        .engine
+        .store()
+        .update_integration(caller.tenant_id, id, input, state.engine.clock().now())
         .await
         .map_err(name_taken(&name))?
         .ok_or_else(|| not_found(id))?;
-    state.integrations.forget(caller.tenant_id);
+    state.engine.integrations_changed(caller.tenant_id);
     Ok(axum::Json(IntegrationView::from_stored(updated)?))
 }
 
@@ -247,8 +310,8 @@ pub async fn delete_integration(
     caller: AuthAdmin,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    if state.store.delete_integration(caller.tenant_id, id).await? {
-        state.integrations.forget(caller.tenant_id);
+    if state.engine.store().delete_integration(caller.tenant_id, id).await? {
+        state.engine.integrations_changed(caller.tenant_id);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(id))

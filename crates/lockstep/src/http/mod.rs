@@ -25,12 +25,13 @@ pub mod input;
 pub mod integration_input;
 pub mod integrations;
 pub mod merge_patch;
-pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod records;
 pub mod tenants;
 pub mod tokens;
+
+use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::Method;
@@ -39,8 +40,27 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::AppState;
+use admin_cache::AdminCache;
 use records::{batch, read, write};
+
+use crate::config::Config;
+use crate::engine::Engine;
+
+/// What every request handler shares: the engine it calls, the
+/// configuration, and the admins of recently seen bearer tokens. Cheap to
+/// clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub config: Arc<Config>,
+    pub admins: Arc<AdminCache>,
+}
+
+impl AppState {
+    pub fn new(engine: Engine, config: Arc<Config>) -> AppState {
+        AppState { engine, config, admins: Arc::new(AdminCache::default()) }
+    }
+}
 
 /// Every route of the server.
 pub fn router(state: AppState) -> Router {
@@ -99,6 +119,6 @@ async fn track_request(State(state): State<AppState>, request: Request, next: Ne
         _ => "other".to_owned(),
     };
     let response = next.run(request).await;
-    state.metrics.http_request(&method, &route, response.status().as_u16());
+    state.engine.metrics().http_request(&method, &route, response.status().as_u16());
     response
 }

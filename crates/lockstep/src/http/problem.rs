@@ -255,6 +255,12 @@ impl From<StoreError> for ApiError {
                  send it again"
                     .into(),
             ),
+            // The request's validation should have named the field first;
+            // this is the backstop, still the client's to fix and never a 500.
+            StoreError::Refused(what) => ApiError::Invalid {
+                detail: format!("a value in the request cannot be stored: {what}"),
+                errors: Vec::new(),
+            },
             StoreError::Database(_) | StoreError::Corrupt(_) => ApiError::Internal(error.to_string()),
         }
     }

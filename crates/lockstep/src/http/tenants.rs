@@ -17,7 +17,7 @@ use super::extract::{Json, Operator};
 use super::input::{self, check_name};
 use super::problem::{ApiError, FieldError, Problem};
 use super::tokens;
-use crate::AppState;
+use crate::http::AppState;
 
 /// A tenant as the API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -77,8 +77,11 @@ pub async fn create_tenant(
         return Err(ApiError::invalid_fields(errors));
     }
     let token = tokens::generate();
-    let (tenant, admin) =
-        state.store.create_tenant(body.name.trim(), body.admin.into_new_admin(&token), state.clock.now()).await?;
+    let (tenant, admin) = state
+        .engine
+        .store()
+        .create_tenant(body.name.trim(), body.admin.into_new_admin(&token), state.engine.clock().now())
+        .await?;
     tracing::info!(tenant_id = tenant.id, admin_id = admin.id, "tenant created");
     Ok((StatusCode::CREATED, axum::Json(TenantCreated { tenant: tenant.into(), admin: admin.into(), token })))
 }

@@ -9,6 +9,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use lockstep::clock::ManualClock;
 use lockstep::config::Config;
 use lockstep::engine::write_sync::WriteSyncWorker;
+use lockstep::secrets::SecretKey;
 use lockstep::App;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -18,6 +19,11 @@ use super::Backend;
 
 /// The operator token every test app is configured with.
 pub const OPERATOR_TOKEN: &str = "operator-token-for-tests-only";
+
+/// The secret key every test app on PostgreSQL encrypts with (apps on
+/// SQLite make and share the key file beside their database), so that
+/// apps sharing one database share the key, as production processes must.
+pub const TEST_SECRET_KEY: &str = "bG9ja3N0ZXAgdGVzdCBrZXksIG5ldmVyIGluIHByb2Q=";
 
 /// The time every test app's clock starts at.
 pub fn t0() -> DateTime<Utc> {
@@ -66,6 +72,9 @@ impl TestApp {
         config.outbound_allow = vec!["127.0.0.0/8".parse().unwrap()];
         config.worker.enabled = false;
         config.worker.lease_seconds = 30.0;
+        if backend == Backend::Postgres {
+            config.secret_keys = vec![SecretKey::parse(TEST_SECRET_KEY).unwrap()];
+        }
         adjust(&mut config);
         let database_url = config.database_url.clone();
         let clock = ManualClock::new(t0());

@@ -3,10 +3,13 @@
 //! Owns the helpers every integration test file shares (include with `mod support;`):
 //! - [`peers`]: the Python peers' venv ([`venv_bin`]), free ports ([`free_port`]), and
 //!   [`ScimServer`], a real `scim2-server` started per test and killed by PID on drop.
-//! - [`serve`]: a `lockstep serve` process on a free port ([`serve::Served`]).
+//! - [`fault_peer`]: misbehaving third parties in process ([`fault_peer::FaultPeer`]) and a
+//!   listener that counts connections ([`fault_peer::ConnectionCounter`]).
+//! - [`lockstep_bin`]: the `lockstep` binary as a peer: `lockstep serve` and `lockstep sandbox`.
 //! - [`postgres`]: a fresh database per test in the throwaway cluster `scripts/test`
 //!   starts ([`fresh_postgres_url`]), and [`Backend`] + [`both_backends!`] to run one
 //!   scenario on SQLite and on PostgreSQL.
+//! - [`proxy`]: a fault-injection proxy in front of a real peer.
 //!
 //! Env it relies on (exported by `scripts/test`): `LOCKSTEP_TEST_VENV`,
 //! `LOCKSTEP_TEST_POSTGRES_URL`, `LOCKSTEP_TEST_PSQL`.
@@ -14,10 +17,11 @@
 
 pub mod api;
 pub mod app;
+pub mod fault_peer;
+pub mod lockstep_bin;
 pub mod peers;
 pub mod postgres;
 pub mod proxy;
-pub mod serve;
 
 pub use peers::{free_port, venv_bin, ScimServer};
 pub use postgres::{fresh_postgres_url, psql, Backend};

@@ -4,7 +4,9 @@
 //! - count requests by method (to assert "exactly one write");
 //! - answer an outage (`503`, or `429` with `Retry-After`) instead of forwarding;
 //! - hold requests (before or after forwarding) until the test releases
-//!   them, so a test can act while a sync is in flight.
+//!   them, so a test can act while a sync is in flight;
+//! - slow every request down (a slow third party), and count writes about
+//!   one user that overlapped in time (two pushes of one sync at once).
 //!
 //! It is beside the real peer, never instead of it: what a test reads back
 //! is what the real server stored.
@@ -47,6 +49,10 @@ struct Inner {
     release: Semaphore,
     held: Mutex<usize>,
     held_changed: Notify,
+    latency: Mutex<Duration>,
+    /// Writes in flight per user (a create's `externalId`, else the path).
+    writing: Mutex<HashMap<String, usize>>,
+    overlaps: Mutex<usize>,
 }
 
 /// A running proxy; stops when dropped.
@@ -74,6 +80,9 @@ impl FaultProxy {
             release: Semaphore::new(0),
             held: Mutex::new(0),
             held_changed: Notify::new(),
+            latency: Mutex::new(Duration::ZERO),
+            writing: Mutex::new(HashMap::new()),
+            overlaps: Mutex::new(0),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the proxy");
         let base_url = format!("http://{}", listener.local_addr().expect("proxy address"));
@@ -92,6 +101,17 @@ impl FaultProxy {
     /// Requests that change the third party (POST, PUT, PATCH, DELETE).
     pub fn writes(&self) -> usize {
         ["POST", "PUT", "PATCH", "DELETE"].iter().map(|m| self.count(m)).sum()
+    }
+
+    /// Delays every request by `latency` before forwarding it.
+    pub fn slow_down(&self, latency: Duration) {
+        *self.inner.latency.lock().unwrap() = latency;
+    }
+
+    /// Writes that began while another write about the same user was in
+    /// flight: two pushes of one sync at the same time.
+    pub fn overlapping_writes(&self) -> usize {
+        *self.inner.overlaps.lock().unwrap()
     }
 
     /// Answers every request with `status` (and `Retry-After`) until cleared.
@@ -149,6 +169,9 @@ async fn forward(State(inner): State<Arc<Inner>>, request: Request) -> Response 
     let path = request.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
     let headers = request.headers().clone();
     let body = to_bytes(request.into_body(), usize::MAX).await.unwrap_or_default();
+    let latency = *inner.latency.lock().unwrap();
+    let writing = (method != axum::http::Method::GET).then(|| Writing::begin(&inner, &method, &path, &body));
+    tokio::time::sleep(latency).await;
     let mut upstream = inner.client.request(method, format!("{}{}", inner.upstream, path)).body(body);
     for name in ["authorization", "content-type", "accept"] {
         if let Some(value) = headers.get(name) {
@@ -170,6 +193,7 @@ async fn forward(State(inner): State<Arc<Inner>>, request: Request) -> Response 
     if hold == Hold::AfterForwarding {
         wait_for_release(&inner).await;
     }
+    drop(writing);
     let mut out = Response::new(Body::from(bytes));
     *out.status_mut() = status;
     *out.headers_mut() = out_headers;
@@ -182,4 +206,35 @@ async fn wait_for_release(inner: &Inner) {
     let permit = inner.release.acquire().await.expect("the semaphore is never closed");
     permit.forget();
     *inner.held.lock().unwrap() -= 1;
+}
+
+/// A write in flight about one user, counted until dropped.
+struct Writing {
+    inner: Arc<Inner>,
+    user: String,
+}
+
+impl Writing {
+    fn begin(inner: &Arc<Inner>, method: &axum::http::Method, path: &str, body: &[u8]) -> Writing {
+        let external_id = (method == axum::http::Method::POST)
+            .then(|| serde_json::from_slice::<serde_json::Value>(body).ok())
+            .flatten()
+            .and_then(|user| user["externalId"].as_str().map(str::to_owned));
+        let user = external_id.unwrap_or_else(|| path.to_owned());
+        let mut writing = inner.writing.lock().unwrap();
+        let in_flight = writing.entry(user.clone()).or_default();
+        if *in_flight > 0 {
+            *inner.overlaps.lock().unwrap() += 1;
+        }
+        *in_flight += 1;
+        Writing { inner: inner.clone(), user }
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        if let Some(in_flight) = self.inner.writing.lock().unwrap().get_mut(&self.user) {
+            *in_flight -= 1;
+        }
+    }
 }

@@ -1,23 +1,38 @@
 //! The SCIM 2.0 connector (RFC 7643/7644): users in `/Users`, identified by
 //! `externalId` = the record's id.
 //!
-//! A push first finds the user (by the id learnt from an earlier push, else
-//! by an `externalId` filter), applies the mapped values to what the third
-//! party holds, and writes with PUT only if something differs; a user it
-//! cannot find is created with POST. Because of that look-up, a push
-//! repeated after a crash adopts the user the first attempt created, and a
-//! push whose values already arrived writes nothing.
+//! An update of a user whose id an earlier push learnt is one request: a
+//! PATCH of the mapped attributes by that id (`patch.rs`), which leaves
+//! every attribute Lockstep does not map alone and, since setting a value
+//! twice gives the same result, may be repeated safely. Only when the third
+//! party no longer knows that id (404) is the user looked up again.
+//!
+//! A record without a remote id (its first push, or a push repeated after a
+//! crash before the id was stored) is looked up by an `externalId` filter
+//! first, so a repeated push adopts the user the first attempt created
+//! instead of creating a second one. A user found that way is compared with
+//! what the mapping says, and written only when something differs.
+//!
+//! The trade: a PATCH by id writes even when the values already arrived,
+//! where reading first could have found nothing to do. Reading first would
+//! cost a second request on every update to save a write only on the rare
+//! push whose values the third party already holds (the quiet period has
+//! passed, so something relevant changed); the write is idempotent, so the
+//! third party ends the same either way.
 
 mod errors;
+mod patch;
 pub mod resource;
 
 use async_trait::async_trait;
-use reqwest::Method;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value};
 use url::Url;
 
 use super::connector::{Connector, ConnectorError, Pushed};
-use super::outbound::OutboundClient;
+use super::outbound::{self, BodyError, OutboundClient};
+use super::third_party_text;
 use crate::domain::integration::ScimConnectorConfig;
 use crate::domain::mapping::TargetPath;
 
@@ -28,6 +43,34 @@ pub struct ScimConnector {
     client: OutboundClient,
     users: Url,
     token: String,
+}
+
+/// An answer, read: its status, headers and body.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    /// The body of a success; any other answer as the error it is.
+    fn success(self) -> Result<String, ConnectorError> {
+        if self.status.is_success() {
+            Ok(self.body)
+        } else {
+            Err(errors::from_answer(self.status, &self.headers, &self.body))
+        }
+    }
+
+    /// The JSON body of a success (null when empty).
+    fn json(self) -> Result<Value, ConnectorError> {
+        let status = self.status;
+        let body = self.success()?;
+        if body.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&body).map_err(|_| errors::malformed(status))
+    }
 }
 
 impl ScimConnector {
@@ -47,25 +90,12 @@ impl ScimConnector {
         url
     }
 
-    /// Sends one request; a success answers its JSON body (or null).
-    async fn send(&self, method: Method, url: Url, body: Option<&Value>) -> Result<Value, ConnectorError> {
-        self.send_unless_missing(method, url, body).await?.ok_or_else(|| {
-            errors::from_response(reqwest::StatusCode::NOT_FOUND, None, "the user is not there (any more)")
-        })
-    }
-
-    /// As [`Self::send`], but a 404 answers `None`: for look-ups, where a
-    /// missing user is an answer, not a failure.
-    async fn send_unless_missing(
-        &self,
-        method: Method,
-        url: Url,
-        body: Option<&Value>,
-    ) -> Result<Option<Value>, ConnectorError> {
+    /// Sends one request and reads its answer (up to the outbound cap).
+    async fn send(&self, method: Method, url: Url, body: Option<&Value>) -> Result<Answer, ConnectorError> {
         let mut request = self
             .client
             .request(method, url)
-            .map_err(errors::from_guard)?
+            .map_err(|e| errors::from_guard(&e))?
             .bearer_auth(&self.token)
             .header(reqwest::header::ACCEPT, SCIM_JSON);
         if let Some(body) = body {
@@ -75,43 +105,32 @@ impl ScimConnector {
         }
         let response = request.send().await.map_err(|e| errors::from_transport(&e))?;
         let status = response.status();
-        let retry_after =
-            response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let text = response.text().await.map_err(|e| errors::from_transport(&e))?;
-        if status == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
+        let headers = response.headers().clone();
+        match outbound::read_body(response).await {
+            Ok(body) => Ok(Answer { status, headers, body }),
+            Err(BodyError::TooLarge) => Err(errors::too_large(status, &headers)),
+            Err(BodyError::Transport(e)) => Err(errors::from_transport(&e)),
         }
-        if !status.is_success() {
-            return Err(errors::from_response(status, retry_after.as_deref(), &text));
-        }
-        if text.trim().is_empty() {
-            return Ok(Some(Value::Null));
-        }
-        serde_json::from_str(&text).map(Some).map_err(|_| {
-            errors::from_response(
-                reqwest::StatusCode::BAD_GATEWAY,
-                None,
-                "the third party answered with malformed JSON",
-            )
-        })
     }
 
-    /// The user for a record, or none.
-    async fn find(
-        &self,
-        external_id: &str,
-        remote_id: Option<&str>,
-    ) -> Result<Option<Map<String, Value>>, ConnectorError> {
-        if let Some(id) = remote_id {
-            // None: deleted on their side since, so fall back to the filter.
-            if let Some(Value::Object(user)) = self.send_unless_missing(Method::GET, self.user_url(id), None).await? {
-                return Ok(Some(user));
-            }
+    /// The user with this id, or none when the third party does not know it.
+    async fn get(&self, id: &str) -> Result<Option<Map<String, Value>>, ConnectorError> {
+        let answer = self.send(Method::GET, self.user_url(id), None).await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Ok(None);
         }
+        match answer.json()? {
+            Value::Object(user) => Ok(Some(user)),
+            _ => Err(invalid_user()),
+        }
+    }
+
+    /// The user whose `externalId` is the record's id, or none.
+    async fn find(&self, external_id: &str) -> Result<Option<Map<String, Value>>, ConnectorError> {
         let mut url = self.users.clone();
         let escaped = external_id.replace('\\', "\\\\").replace('"', "\\\"");
         url.query_pairs_mut().append_pair("filter", &format!("externalId eq \"{escaped}\""));
-        let list = self.send(Method::GET, url, None).await?;
+        let list = self.send(Method::GET, url, None).await?.json()?;
         let found = list
             .get("Resources")
             .and_then(Value::as_array)
@@ -123,29 +142,93 @@ impl ScimConnector {
         Ok(found)
     }
 
-    /// Writes `desired` over `current` if they differ.
-    async fn replace(
+    /// PATCHes user `id`; `false` when the third party does not know it.
+    async fn patch(
+        &self,
+        id: &str,
+        values: &[(&TargetPath, Value)],
+        active: bool,
+        current: Option<&Map<String, Value>>,
+    ) -> Result<bool, ConnectorError> {
+        let body = patch::body(values, active, current);
+        let answer = self.send(Method::PATCH, self.user_url(id), Some(&body)).await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        // The answer may be the user (200) or nothing (204); either way the
+        // id is the one just written to.
+        answer.success()?;
+        Ok(true)
+    }
+
+    /// Updates the user with the id an earlier push learnt: one PATCH.
+    /// `None` when the third party no longer knows the id.
+    async fn update_by_id(
+        &self,
+        id: &str,
+        values: &[(&TargetPath, Value)],
+        active: bool,
+    ) -> Result<Option<Pushed>, ConnectorError> {
+        let pushed = Pushed { remote_id: Some(id.to_owned()) };
+        match self.patch(id, values, active, None).await {
+            Ok(true) => Ok(Some(pushed)),
+            Ok(false) => Ok(None),
+            // An element the user lacks, through a strict provider: read the
+            // user, so the PATCH can add the element instead (see `patch`).
+            Err(error) if is_no_target(&error) && patch::has_filtered_targets(values) => match self.get(id).await? {
+                Some(current) => self.update_found(current, values, active).await.map(Some),
+                None => Ok(None),
+            },
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Updates a user read from the third party, writing only if the
+    /// mapped values or `active` differ from what it holds.
+    async fn update_found(
         &self,
         current: Map<String, Value>,
-        desired: Map<String, Value>,
+        values: &[(&TargetPath, Value)],
+        active: bool,
     ) -> Result<Pushed, ConnectorError> {
-        let id = current.get("id").and_then(Value::as_str).map(str::to_owned);
-        let Some(id) = id else {
-            return Err(ConnectorError::Rejected {
-                errors: vec![lockstep_store::SyncError {
-                    field: None,
-                    code: "invalidResponse".into(),
-                    message: "the third party returned a user without an id".into(),
-                }],
-            });
+        let Some(id) = current.get("id").and_then(Value::as_str).map(str::to_owned) else {
+            return Err(invalid_user());
         };
-        if without_meta(&current) == without_meta(&desired) {
-            return Ok(Pushed { remote_id: Some(id), wrote: false });
+        let mut desired = current.clone();
+        for (target, value) in values {
+            resource::apply(&mut desired, target, value.clone());
         }
-        let body = Value::Object(without_meta(&desired));
-        self.send(Method::PUT, self.user_url(&id), Some(&body)).await?;
-        Ok(Pushed { remote_id: Some(id), wrote: true })
+        desired.insert("active".into(), Value::Bool(active));
+        let remote_id = third_party_text::remote_id(&id);
+        if without_meta(&current) == without_meta(&desired) {
+            return Ok(Pushed { remote_id });
+        }
+        if self.patch(&id, values, active, Some(&current)).await? {
+            Ok(Pushed { remote_id })
+        } else {
+            Err(ConnectorError::transient("404", "404 the user was removed while Lockstep was updating it", None))
+        }
     }
+
+    /// Creates the user with POST.
+    async fn create(&self, external_id: &str, values: &[(&TargetPath, Value)]) -> Result<Pushed, ConnectorError> {
+        let mut user = resource::new_user(external_id);
+        for (target, value) in values {
+            resource::apply(&mut user, target, value.clone());
+        }
+        let created = self.send(Method::POST, self.users.clone(), Some(&Value::Object(user))).await?.json()?;
+        let remote_id = created.get("id").and_then(Value::as_str).and_then(third_party_text::remote_id);
+        Ok(Pushed { remote_id })
+    }
+}
+
+/// Whether a provider refused a PATCH because a filter matched nothing.
+fn is_no_target(error: &ConnectorError) -> bool {
+    matches!(error, ConnectorError::Rejected { errors } if errors.iter().any(|e| e.code == "noTarget"))
+}
+
+fn invalid_user() -> ConnectorError {
+    ConnectorError::rejected("invalidResponse", "the third party returned a user without an id")
 }
 
 fn without_meta(resource: &Map<String, Value>) -> Map<String, Value> {
@@ -162,35 +245,26 @@ impl Connector for ScimConnector {
         remote_id: Option<&str>,
         values: &[(&TargetPath, Value)],
     ) -> Result<Pushed, ConnectorError> {
-        match self.find(external_id, remote_id).await? {
-            Some(current) => {
-                let mut desired = current.clone();
-                for (target, value) in values {
-                    resource::apply(&mut desired, target, value.clone());
-                }
-                desired.insert("active".into(), Value::Bool(true));
-                self.replace(current, desired).await
+        if let Some(id) = remote_id {
+            if let Some(pushed) = self.update_by_id(id, values, true).await? {
+                return Ok(pushed);
             }
-            None => {
-                let mut user = resource::new_user(external_id);
-                for (target, value) in values {
-                    resource::apply(&mut user, target, value.clone());
-                }
-                let created = self.send(Method::POST, self.users.clone(), Some(&Value::Object(user))).await?;
-                let id = created.get("id").and_then(Value::as_str).map(str::to_owned);
-                Ok(Pushed { remote_id: id, wrote: true })
-            }
+        }
+        match self.find(external_id).await? {
+            Some(current) => self.update_found(current, values, true).await,
+            None => self.create(external_id, values).await,
         }
     }
 
     async fn deactivate(&self, external_id: &str, remote_id: Option<&str>) -> Result<Pushed, ConnectorError> {
-        match self.find(external_id, remote_id).await? {
-            None => Ok(Pushed { remote_id: None, wrote: false }),
-            Some(current) => {
-                let mut desired = current.clone();
-                desired.insert("active".into(), Value::Bool(false));
-                self.replace(current, desired).await
+        if let Some(id) = remote_id {
+            if let Some(pushed) = self.update_by_id(id, &[], false).await? {
+                return Ok(pushed);
             }
+        }
+        match self.find(external_id).await? {
+            Some(current) => self.update_found(current, &[], false).await,
+            None => Ok(Pushed { remote_id: None }),
         }
     }
 }

@@ -28,7 +28,7 @@ use crate::engine::records::write_records;
 use crate::http::extract::{AuthAdmin, Json};
 use crate::http::input::check_fields;
 use crate::http::problem::{ApiError, FieldError, Problem};
-use crate::AppState;
+use crate::http::AppState;
 
 /// The most records one batch may hold.
 pub const MAX_BATCH: usize = 5_000;
@@ -141,7 +141,7 @@ pub async fn write_batch(
     if writes.is_empty() {
         return Ok(axum::Json(BatchResponse { results: Vec::new() }));
     }
-    let written = write_records(&state, caller.tenant_id, &record_type, writes).await?;
+    let written = write_records(&state.engine, caller.tenant_id, &record_type, writes).await?;
     let results = written
         .written
         .into_iter()

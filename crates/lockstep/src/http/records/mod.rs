@@ -35,7 +35,7 @@ use super::integration_input::record_type_schema;
 use super::problem::ApiError;
 use crate::domain::integration::validate_record_type;
 use crate::engine::records::{load_sync_views, SyncView};
-use crate::AppState;
+use crate::http::AppState;
 
 /// The longest record id accepted, in characters.
 pub const MAX_RECORD_ID_CHARS: usize = 255;
@@ -93,7 +93,7 @@ pub async fn views(
     record_type: &str,
     records: Vec<Record>,
 ) -> Result<Vec<RecordView>, ApiError> {
-    let syncs = load_sync_views(state, tenant_id, record_type, &records).await?;
+    let syncs = load_sync_views(&state.engine, tenant_id, record_type, &records).await?;
     Ok(records.into_iter().zip(syncs).map(|(r, s)| RecordView::new(r, s)).collect())
 }
 

@@ -28,7 +28,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{view, views, RecordKey, RecordTypeParam, RecordView};
 use crate::http::extract::AuthAdmin;
 use crate::http::problem::{ApiError, Problem};
-use crate::AppState;
+use crate::http::AppState;
 
 /// Records per page when the client names no limit.
 const DEFAULT_LIMIT: u32 = 50;
@@ -67,7 +67,8 @@ pub async fn get_record(
     key: RecordKey,
 ) -> Result<impl IntoResponse, ApiError> {
     let record = state
-        .store
+        .engine
+        .store()
         .get_record(caller.tenant_id, &key.record_type, &key.id)
         .await?
         .ok_or_else(|| super::write::not_found(&key))?;
@@ -90,7 +91,7 @@ pub async fn list_records(
 ) -> Result<axum::Json<RecordPage>, ApiError> {
     let list = List { tenant_id: caller.tenant_id, record_type: &record_type };
     let (limit, after) = page_params(query.as_deref().unwrap_or_default(), &list)?;
-    let mut records = state.store.list_records(caller.tenant_id, &record_type, after, limit + 1).await?;
+    let mut records = state.engine.store().list_records(caller.tenant_id, &record_type, after, limit + 1).await?;
     let next_cursor = if records.len() > limit as usize {
         records.truncate(limit as usize);
         records.last().map(|r| encode_cursor(&list, r.id))

@@ -25,7 +25,7 @@ use crate::http::extract::{AuthAdmin, Json, OptionalJson};
 use crate::http::input::check_fields;
 use crate::http::merge_patch;
 use crate::http::problem::{ApiError, Problem};
-use crate::AppState;
+use crate::http::AppState;
 
 /// How often `PATCH` reads, merges and writes before giving up on a record
 /// that keeps changing under it: the first try and three retries.
@@ -54,7 +54,7 @@ async fn write_one(
     expected_version: Option<i64>,
 ) -> Result<(RecordWritten, SyncView), StoreError> {
     let write = RecordWrite { external_id: key.id.clone(), fields, expected_version };
-    let mut committed = write_records(state, tenant_id, &key.record_type, vec![write]).await?;
+    let mut committed = write_records(&state.engine, tenant_id, &key.record_type, vec![write]).await?;
     let written = committed
         .written
         .pop()
@@ -133,7 +133,8 @@ pub async fn patch_record(
     let demanded = if_match(&headers)?;
     for _ in 0..PATCH_ATTEMPTS {
         let record = state
-            .store
+            .engine
+            .store()
             .get_record(caller.tenant_id, &key.record_type, &key.id)
             .await?
             .ok_or_else(|| not_found(&key))?;
@@ -182,7 +183,7 @@ pub async fn delete_record(
     let expected = if_match(&headers)?;
     // The store would record a delete of an unknown id as a tombstone; the
     // API answers 404 instead, as for every other method on an absent record.
-    if state.store.get_record(caller.tenant_id, &key.record_type, &key.id).await?.is_none() {
+    if state.engine.store().get_record(caller.tenant_id, &key.record_type, &key.id).await?.is_none() {
         return Err(not_found(&key));
     }
     write_one(&state, caller.tenant_id, &key, None, expected).await.map_err(version_mismatch)?;
@@ -214,14 +215,22 @@ pub async fn retry_record(
     OptionalJson(body): OptionalJson<RetrySyncs>,
 ) -> Result<axum::Json<RecordView>, ApiError> {
     let integration_id = body.and_then(|b| b.integration_id);
-    let record =
-        state.store.get_record(caller.tenant_id, &key.record_type, &key.id).await?.ok_or_else(|| not_found(&key))?;
+    let record = state
+        .engine
+        .store()
+        .get_record(caller.tenant_id, &key.record_type, &key.id)
+        .await?
+        .ok_or_else(|| not_found(&key))?;
     if let Some(id) = integration_id {
-        if state.store.get_integration(caller.tenant_id, id).await?.is_none() {
+        if state.engine.store().get_integration(caller.tenant_id, id).await?.is_none() {
             return Err(ApiError::NotFound(format!("no integration {id}")));
         }
     }
-    let moved = state.store.retry_failed(caller.tenant_id, record.id, integration_id, state.clock.now()).await?;
+    let moved = state
+        .engine
+        .store()
+        .retry_failed(caller.tenant_id, record.id, integration_id, state.engine.clock().now())
+        .await?;
     if moved == 0 {
         return Err(ApiError::Conflict(match integration_id {
             Some(id) => format!("record `{}` has no failed sync in integration {id}", key.id),

@@ -1,25 +1,20 @@
-//! The scheduler's side of the store: claiming due syncs under a lease and
-//! finishing them, fenced by the claim.
+//! The sync states as a queue ([`SyncQueue`]): claiming due syncs under a
+//! lease, finishing them fenced by the claim, retries and the next due time.
 
-use lockstep_store::{ClaimedSync, Record, StoreResult, SyncFinish, SyncOutcome, SyncState, SyncStatus, Timestamp};
-use rusqlite::{params, Connection, TransactionBehavior};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use lockstep_store::finish_rules::finished_state;
+use lockstep_store::{
+    ClaimedSync, Record, StoreError, StoreResult, SyncFinish, SyncQueue, SyncState, SyncStatus, Timestamp,
+};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use tokio::sync::Notify;
 
 use crate::codec::{id_list, ms, opt_time, record, sync_state, RECORD_COLUMNS, STATE_COLUMNS};
-use crate::db_error;
+use crate::{db_error, SqliteStore};
 
-pub fn for_records(conn: &Connection, tenant_id: i64, record_ids: &[i64]) -> StoreResult<Vec<SyncState>> {
-    let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT {STATE_COLUMNS} FROM sync_states
-             WHERE tenant_id = ?1 AND record_id IN (SELECT value FROM json_each(?2))
-             ORDER BY record_id, integration_id"
-        ))
-        .map_err(db_error)?;
-    let rows = stmt.query_map(params![tenant_id, id_list(record_ids)], sync_state).map_err(db_error)?;
-    rows.collect::<Result<_, _>>().map_err(db_error)
-}
-
-pub fn retry_failed(
+fn retry_failed(
     conn: &mut Connection,
     tenant_id: i64,
     record_id: i64,
@@ -44,7 +39,7 @@ pub fn retry_failed(
 /// wake-up time moves to their due time, so the next wake-up is the real one.
 /// The claim itself checks the due time, so it finds every due state even
 /// when more than `limit` states are deferred.
-pub fn claim_due(
+fn claim_due(
     conn: &mut Connection,
     now: Timestamp,
     lease_until: Timestamp,
@@ -99,70 +94,68 @@ pub fn claim_due(
         .collect())
 }
 
-/// Applies finishes in one transaction; each only if its claim still holds.
-pub fn finish(conn: &mut Connection, finishes: &[SyncFinish]) -> StoreResult<Vec<bool>> {
+/// Applies finishes in one transaction; each only if its claim still
+/// holds. The write lock is held from the first read, so the
+/// `changed_during_sync` read here is the one the finish acts on.
+fn finish(conn: &mut Connection, finishes: &[SyncFinish]) -> StoreResult<Vec<bool>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_error)?;
     let mut applied = Vec::with_capacity(finishes.len());
     for f in finishes {
-        let key = (f.record_id, f.integration_id, f.claim);
-        let changed = match &f.outcome {
-            // A change that arrived during the sync starts a new grace period.
-            SyncOutcome::Synced { remote_id } => {
-                tx.prepare_cached(
-                    "UPDATE sync_states SET
-                        status = CASE WHEN changed_during_sync = 1 THEN 'sync_pending' ELSE 'synced' END,
-                        due_at = CASE WHEN changed_during_sync = 1 THEN ?5 ELSE NULL END,
-                        wake_at = CASE WHEN changed_during_sync = 1 THEN ?5 ELSE NULL END,
-                        pending_since = CASE WHEN changed_during_sync = 1 THEN ?4 ELSE NULL END,
-                        attempts = CASE WHEN changed_during_sync = 1 THEN 0 ELSE attempts END,
-                        changed_during_sync = 0,
-                        last_synced_at = ?4, errors = '[]', remote_id = COALESCE(?6, remote_id), updated_at = ?4
-                     WHERE record_id = ?1 AND integration_id = ?2 AND claim = ?3 AND status = 'syncing'",
-                )
-                .and_then(|mut s| s.execute(params![key.0, key.1, key.2, ms(f.now), ms(f.repending_due_at), remote_id]))
-            }
-            SyncOutcome::Failed { errors } => tx
-                .prepare_cached(
-                    "UPDATE sync_states SET
-                        status = CASE WHEN changed_during_sync = 1 THEN 'sync_pending' ELSE 'sync_failed' END,
-                        due_at = CASE WHEN changed_during_sync = 1 THEN ?5 ELSE NULL END,
-                        wake_at = CASE WHEN changed_during_sync = 1 THEN ?5 ELSE NULL END,
-                        pending_since = CASE WHEN changed_during_sync = 1 THEN ?4 ELSE NULL END,
-                        attempts = CASE WHEN changed_during_sync = 1 THEN 0 ELSE attempts END,
-                        changed_during_sync = 0,
-                        errors = ?6, updated_at = ?4
-                     WHERE record_id = ?1 AND integration_id = ?2 AND claim = ?3 AND status = 'syncing'",
-                )
-                .and_then(|mut s| {
-                    let errors = serde_json::to_string(errors).expect("errors serialise");
-                    s.execute(params![key.0, key.1, key.2, ms(f.now), ms(f.repending_due_at), errors])
-                }),
-            SyncOutcome::Retry { at, errors } => tx
-                .prepare_cached(
-                    "UPDATE sync_states SET due_at = ?5, wake_at = ?5, errors = ?6, updated_at = ?4
-                     WHERE record_id = ?1 AND integration_id = ?2 AND claim = ?3 AND status = 'syncing'",
-                )
-                .and_then(|mut s| {
-                    let errors = serde_json::to_string(errors).expect("errors serialise");
-                    s.execute(params![key.0, key.1, key.2, ms(f.now), ms(*at), errors])
-                }),
-        }
+        let changed_during_sync: Option<bool> = tx
+            .prepare_cached(
+                "SELECT changed_during_sync FROM sync_states
+                 WHERE record_id = ?1 AND integration_id = ?2 AND claim = ?3 AND status = 'syncing'",
+            )
+            .and_then(|mut s| s.query_row(params![f.record_id, f.integration_id, f.claim], |r| r.get(0)).optional())
+            .map_err(db_error)?;
+        let Some(changed_during_sync) = changed_during_sync else {
+            applied.push(false);
+            continue;
+        };
+        let next = finished_state(f, changed_during_sync);
+        let errors = serde_json::to_string(next.errors).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        tx.prepare_cached(
+            "UPDATE sync_states SET
+                status = ?3, due_at = ?4, wake_at = ?4, pending_since = ?5,
+                attempts = CASE WHEN ?6 THEN 0 ELSE attempts END,
+                changed_during_sync = ?7,
+                last_synced_at = COALESCE(?8, last_synced_at),
+                errors = ?9,
+                remote_id = COALESCE(?10, remote_id),
+                updated_at = ?11
+             WHERE record_id = ?1 AND integration_id = ?2",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                f.record_id,
+                f.integration_id,
+                next.status.as_str(),
+                next.due_at.map(ms),
+                next.pending_since.map(ms),
+                next.reset_attempts,
+                next.changed_during_sync,
+                next.last_synced_at.map(ms),
+                errors,
+                next.remote_id,
+                ms(next.updated_at),
+            ])
+        })
         .map_err(db_error)?;
-        applied.push(changed > 0);
+        applied.push(true);
     }
     tx.commit().map_err(db_error)?;
     Ok(applied)
 }
 
 /// The earliest wake-up time, which is no later than the earliest due time.
-pub fn next_due_at(conn: &Connection) -> StoreResult<Option<Timestamp>> {
+fn next_due_at(conn: &Connection) -> StoreResult<Option<Timestamp>> {
     let min: Option<i64> = conn
         .query_row("SELECT MIN(wake_at) FROM sync_states WHERE status IN ('sync_pending', 'syncing')", [], |r| r.get(0))
         .map_err(db_error)?;
     opt_time(min).map_err(db_error)
 }
 
-pub fn status_counts(conn: &Connection) -> StoreResult<Vec<(SyncStatus, i64)>> {
+fn status_counts(conn: &Connection) -> StoreResult<Vec<(SyncStatus, i64)>> {
     let mut stmt = conn
         .prepare_cached("SELECT status, COUNT(*) FROM sync_states GROUP BY status ORDER BY status")
         .map_err(db_error)?;
@@ -175,4 +168,50 @@ pub fn status_counts(conn: &Connection) -> StoreResult<Vec<(SyncStatus, i64)>> {
         }
     }
     Ok(out)
+}
+
+#[async_trait]
+impl SyncQueue for SqliteStore {
+    fn work_signal(&self) -> Arc<Notify> {
+        self.signal.clone()
+    }
+
+    async fn retry_failed(
+        &self,
+        tenant_id: i64,
+        record_id: i64,
+        integration_id: Option<i64>,
+        due_at: Timestamp,
+    ) -> StoreResult<u64> {
+        let moved = self.write(|conn| retry_failed(conn, tenant_id, record_id, integration_id, due_at))?;
+        if moved > 0 {
+            self.wake_workers();
+        }
+        Ok(moved)
+    }
+
+    async fn claim_due_syncs(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedSync>> {
+        self.write(|conn| claim_due(conn, now, lease_until, limit))
+    }
+
+    async fn finish_syncs(&self, finishes: Vec<SyncFinish>) -> StoreResult<Vec<bool>> {
+        let applied = self.write(|conn| finish(conn, &finishes))?;
+        if applied.iter().any(|a| *a) {
+            self.wake_workers();
+        }
+        Ok(applied)
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<Timestamp>> {
+        self.read(next_due_at)
+    }
+
+    async fn sync_status_counts(&self) -> StoreResult<Vec<(SyncStatus, i64)>> {
+        self.read(status_counts)
+    }
 }

@@ -1,0 +1,112 @@
+//! The sync states as a queue ([`SyncQueue`]): explicit retries, the next
+//! wake-up time and the counts per status here; claiming and finishing, the
+//! lease protocol, in `claims`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use lockstep_store::{ClaimedSync, StoreError, StoreResult, SyncFinish, SyncQueue, SyncStatus, Timestamp};
+use sqlx::Row;
+use tokio::sync::Notify;
+
+use crate::{corrupt, db_error, ms, signal, PgStore};
+
+#[async_trait]
+impl SyncQueue for PgStore {
+    fn work_signal(&self) -> Arc<Notify> {
+        self.signal.clone()
+    }
+
+    /// `retry_failed`. The trait passes no "now", so the new quiet period
+    /// starts (`pending_since`) at the retry's due time.
+    async fn retry_failed(
+        &self,
+        tenant_id: i64,
+        record_id: i64,
+        integration_id: Option<i64>,
+        due_at: Timestamp,
+    ) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        // The record first, as a record write locks it (records.rs), so the
+        // two never wait for each other in a cycle.
+        sqlx::query("SELECT 1 FROM records WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
+            .bind(tenant_id)
+            .bind(record_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        // A new quiet period due at `due_at`: the record's debounce entry of
+        // an earlier one (migration 0007) must not hold it back.
+        let moved = sqlx::query(
+            "WITH moved AS (
+                 UPDATE sync_states
+                 SET status = 'sync_pending', due_at = $4, wake_at = $4, pending_since = $4, attempts = 0,
+                     changed_during_sync = FALSE, updated_at = $4
+                 WHERE tenant_id = $1 AND record_id = $2 AND status = 'sync_failed'
+                   AND ($3::bigint IS NULL OR integration_id = $3)
+                 RETURNING integration_id
+             ), cleared AS (
+                 UPDATE records SET debounce = debounce - ARRAY(SELECT integration_id::text FROM moved)
+                 WHERE tenant_id = $1 AND id = $2 AND EXISTS (SELECT 1 FROM moved)
+             )
+             SELECT count(*) FROM moved",
+        )
+        .bind(tenant_id)
+        .bind(record_id)
+        .bind(integration_id)
+        .bind(ms(due_at))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let moved = u64::try_from(moved.try_get::<i64, _>(0).map_err(corrupt)?).unwrap_or(0);
+        if moved > 0 {
+            signal::notify_on_commit(&mut tx).await.map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        if moved > 0 {
+            self.signal.notify_waiters();
+        }
+        Ok(moved)
+    }
+
+    /// The earliest wake-up time: no later than the earliest due time (a
+    /// debounced state may wake early; the claim then moves its wake-up time
+    /// to its due time).
+    async fn next_due_at(&self) -> StoreResult<Option<Timestamp>> {
+        // Served by the partial index sync_states_wake (same predicate).
+        sqlx::query_scalar("SELECT min(wake_at) FROM sync_states WHERE status IN ('sync_pending', 'syncing')")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)
+    }
+
+    async fn sync_status_counts(&self) -> StoreResult<Vec<(SyncStatus, i64)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT status, count(*) FROM sync_states GROUP BY status")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let mut counts = rows
+            .into_iter()
+            .map(|(status, count)| {
+                SyncStatus::parse(&status)
+                    .map(|status| (status, count))
+                    .ok_or_else(|| StoreError::Corrupt(format!("unknown sync status {status:?}")))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        counts.sort();
+        Ok(counts)
+    }
+
+    async fn claim_due_syncs(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedSync>> {
+        self.claim(now, lease_until, limit).await
+    }
+
+    async fn finish_syncs(&self, finishes: Vec<SyncFinish>) -> StoreResult<Vec<bool>> {
+        self.finish(finishes).await
+    }
+}

@@ -1,0 +1,40 @@
+//! The storage seam, one trait per capability.
+//!
+//! Each capability of the product has its own trait, and each backend
+//! implements it in a file of its own (`tenants.rs`, `integrations.rs`,
+//! `records.rs`, `sync_queue.rs` in both store crates), so a new capability
+//! adds a trait and a file rather than growing one list of methods:
+//!
+//! - [`TenantStore`]: tenants and their admins;
+//! - [`IntegrationStore`]: a tenant's connections to third parties;
+//! - [`RecordStore`]: versioned records, written with the sync states they imply;
+//! - [`SyncQueue`]: the per-(record, integration) sync states as a queue of
+//!   due work: claims under a lease, fenced finishes, retries.
+//!
+//! [`Store`] is all of them together, plus migrations: what the app opens and
+//! hands to each of its parts. A part that needs only one capability names
+//! only that trait in its `use`.
+//!
+//! Every method is scoped by tenant where a tenant's data is touched; a row
+//! of another tenant is reported as absent.
+
+mod integrations;
+mod records;
+mod sync_queue;
+mod tenants;
+
+use async_trait::async_trait;
+
+pub use integrations::IntegrationStore;
+pub use records::{ensure_current_integrations, RecordStore, SyncPlanner};
+pub use sync_queue::SyncQueue;
+pub use tenants::TenantStore;
+
+use crate::StoreResult;
+
+/// Every capability of a backend, and its migrations.
+#[async_trait]
+pub trait Store: TenantStore + IntegrationStore + RecordStore + SyncQueue + Send + Sync + 'static {
+    /// Applies the backend's migrations; idempotent.
+    async fn migrate(&self) -> StoreResult<()>;
+}
