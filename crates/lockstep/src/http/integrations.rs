@@ -45,9 +45,7 @@ use super::integration_input::{eligibility_schema, CreateIntegration, Integratio
 use super::merge_patch;
 use super::problem::{ApiError, FieldError, Problem};
 use crate::domain::eligibility::Condition;
-use crate::domain::integration::{
-    same_origin, ConnectorConfig, IntegrationSettings, BEARER_TOKEN_FIELD, DEFAULT_MAX_WAIT_SECONDS,
-};
+use crate::domain::integration::{same_origin, IntegrationSettings, BEARER_TOKEN_FIELD, DEFAULT_MAX_WAIT_SECONDS};
 use crate::domain::retry::RetryPolicy;
 use crate::http::AppState;
 
@@ -158,13 +156,13 @@ fn parse_input(state: &AppState, body: CreateIntegration) -> Result<IntegrationI
 }
 
 /// Refuses a create that sends a credential as anything but a string: the
-/// sealed form (`{"encrypted": …}`) is the store's, not an admin's. (A
-/// patch's credentials are typed as strings, so serde refuses it there.)
-fn refuse_sealed_credentials(body: &CreateIntegration) -> Result<(), ApiError> {
-    match &body.connector {
-        ConnectorConfig::Scim(scim) if !scim.bearer_token.is_clear() => {
-            Err(ApiError::invalid_field(BEARER_TOKEN_FIELD, "must be a string"))
-        }
+/// sealed form (`{"encrypted": …}`) is the store's, not an admin's. Checked
+/// on the JSON before decoding, which cannot name a key inside the
+/// kind-tagged connector for a value of the wrong type. (A patch's
+/// credentials are typed as strings, so decoding names them there.)
+fn refuse_credentials_not_strings(request: &Value) -> Result<(), ApiError> {
+    match request.pointer("/connector/bearer_token") {
+        Some(value) if !value.is_string() => Err(ApiError::invalid_field(BEARER_TOKEN_FIELD, "must be a string")),
         _ => Ok(()),
     }
 }
@@ -204,9 +202,10 @@ fn not_found(id: i64) -> ApiError {
 pub async fn create_integration(
     State(state): State<AppState>,
     caller: AuthAdmin,
-    Json(body): Json<CreateIntegration>,
+    Json(body): Json<Value>,
 ) -> Result<(StatusCode, axum::Json<IntegrationView>), ApiError> {
-    refuse_sealed_credentials(&body)?;
+    refuse_credentials_not_strings(&body)?;
+    let body: CreateIntegration = decode_value(body)?;
     let input = parse_input(&state, body)?.into_stored(&state, caller.tenant_id)?;
     let name = input.name.clone();
     let stored = state
