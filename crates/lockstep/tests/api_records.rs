@@ -294,12 +294,19 @@ async fn a_batch_with_bad_elements_lists_them_all_and_stores_nothing() {
     let body = json!({"records": [
         {"id": "good", "fields": {"n": 1}},
         {"id": "", "fields": {}},
-        {"id": "x", "fields": "not an object"},
+        {"id": "x", "fields": {"a\u{0}": 1}},
         {"id": "y"},
     ]});
     let answer = server.post("/v1/records/employee/batch", &acme.token, body).await;
     answer.problem(422);
-    assert_eq!(answer.error_fields(), ["records[1].id", "records[2].fields", "records[3].fields"]);
+    assert_eq!(answer.error_fields(), ["records[1].id", "records[2].fields.a\\u{0}", "records[3].fields"]);
+    server.get("/v1/records/employee/good", &acme.token).await.problem(404);
+
+    // A body of the wrong shape is refused at its first element that does not fit.
+    let body = json!({"records": [{"id": "good", "fields": {}}, {"id": "x", "fields": "not an object"}]});
+    let answer = server.post("/v1/records/employee/batch", &acme.token, body).await;
+    answer.problem(422);
+    assert_eq!(answer.error_fields(), ["records[1].fields"]);
     server.get("/v1/records/employee/good", &acme.token).await.problem(404);
 }
 

@@ -11,6 +11,9 @@ pub struct FieldPathError {
     pub reason: &'static str,
 }
 
+/// What [`FieldPath::parse`] accepts, as a regular expression for the OpenAPI document.
+pub const FIELD_PATH_PATTERN: &str = r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$";
+
 /// A dotted path into a record's fields, e.g. `address.city`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FieldPath {

@@ -38,12 +38,18 @@ pub enum ConnectorConfig {
 #[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScimConnectorSpec {
-    /// The SCIM base URL; `/Users` is appended. Moving it to another origin
-    /// (scheme, host, port) takes a new `bearer_token` in the same request.
+    /// The SCIM base URL; `/Users` is appended. An http or https URL with a
+    /// host; an address the operator's outbound policy refuses (a private,
+    /// loopback or link-local one unless allowed) is refused with 422.
+    /// Moving it to another origin (scheme, host, port) takes a new
+    /// `bearer_token` in the same request.
+    #[schema(
+        pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://(?:[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*(?:\.[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)*|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?(?:/[A-Za-z0-9._~!$&'()*+,;=:@-]*)*$"
+    )]
     pub base_url: String,
-    /// Sent as `Authorization: Bearer …`. Write-only: stored encrypted,
-    /// never returned.
-    #[schema(value_type = String)]
+    /// Sent as `Authorization: Bearer …`: visible ASCII, no spaces.
+    /// Write-only: stored encrypted, never returned.
+    #[schema(value_type = String, pattern = r"^[!-~]+$", min_length = 1)]
     pub bearer_token: Credential,
 }
 
@@ -211,7 +217,7 @@ pub struct IntegrationRules {
 impl IntegrationSettings {
     /// Validates every key and parses the settings into rules.
     pub fn parse(&self, id: i64, name: &str, record_type: &str) -> Result<IntegrationRules, SpecError> {
-        if name.trim().is_empty() || name.len() > 200 {
+        if name.trim().is_empty() || name.chars().count() > 200 {
             return Err(spec_error("name", "must be 1–200 characters"));
         }
         validate_record_type(record_type)?;
@@ -222,8 +228,16 @@ impl IntegrationSettings {
                 if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
                     return Err(spec_error("connector.base_url", "must be an http or https URL with a host"));
                 }
-                if scim.bearer_token == Credential::Clear(String::new()) {
-                    return Err(spec_error(BEARER_TOKEN_FIELD, "must not be empty"));
+                // It is sent as a header value: a stray space or newline (a
+                // copy-paste slip) would fail every sync, so it fails here.
+                // A sealed token was checked when it was sent.
+                if let Credential::Clear(token) = &scim.bearer_token {
+                    if token.is_empty() || !token.chars().all(|c| c.is_ascii_graphic()) {
+                        return Err(spec_error(
+                            BEARER_TOKEN_FIELD,
+                            "must be 1 or more visible ASCII characters (no spaces)",
+                        ));
+                    }
                 }
             }
         }

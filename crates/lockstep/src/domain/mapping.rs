@@ -17,7 +17,9 @@ use super::fields::{FieldPath, FieldPathError};
 /// The core SCIM User schema; a target with this prefix lands at the root.
 pub const CORE_USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 
-/// Attributes Lockstep manages itself; a mapping may not write them.
+/// Attributes Lockstep manages itself; a mapping may not write them. SCIM
+/// attribute names are case-insensitive (RFC 7643 §2.1), so neither is
+/// `ExternalID`.
 const RESERVED_TARGETS: &[&str] = &["id", "externalId", "meta", "schemas", "active"];
 
 /// Why a mapping was refused; each names the offending entry.
@@ -53,13 +55,16 @@ pub struct TargetPath {
 }
 
 impl TargetPath {
-    /// Parses a SCIM attribute path.
+    /// Parses a SCIM attribute path. The grammar is strict (no padding, one
+    /// space around `eq`) so that [`target_pattern`] can state it exactly.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
+        if raw.is_empty() {
             return Err("it is empty".into());
         }
-        let (schema, rest) = split_schema(trimmed)?;
+        if raw.trim() != raw {
+            return Err("it has spaces around it".into());
+        }
+        let (schema, rest) = split_schema(raw)?;
         let (head, sub_attribute) = match rest.find('[') {
             Some(open) => {
                 let close = rest.rfind(']').filter(|&c| c > open).ok_or("an opening `[` has no closing `]`")?;
@@ -87,10 +92,10 @@ impl TargetPath {
         if filter.is_some() && sub_attribute.is_none() {
             return Err("a filtered attribute needs a sub-attribute, e.g. `emails[type eq \"work\"].value`".into());
         }
-        if schema.is_none() && RESERVED_TARGETS.contains(&attribute) {
+        if schema.is_none() && RESERVED_TARGETS.iter().any(|r| r.eq_ignore_ascii_case(attribute)) {
             return Err(format!("`{attribute}` is managed by Lockstep"));
         }
-        Ok(Self { schema, attribute: attribute.to_owned(), filter, sub_attribute, raw: trimmed.to_owned() })
+        Ok(Self { schema, attribute: attribute.to_owned(), filter, sub_attribute, raw: raw.to_owned() })
     }
 
     pub fn as_str(&self) -> &str {
@@ -98,6 +103,9 @@ impl TargetPath {
     }
 }
 
+/// Splits `urn:…:attribute` into the schema URN and the rest. The core User
+/// schema (matched case-insensitively, as SCIM URNs are) is no schema: its
+/// attributes live at the resource's root.
 fn split_schema(raw: &str) -> Result<(Option<String>, &str), String> {
     if !raw.starts_with("urn:") {
         return Ok((None, raw));
@@ -109,7 +117,13 @@ fn split_schema(raw: &str) -> Result<(Option<String>, &str), String> {
     if attribute.is_empty() {
         return Err("a schema URN must be followed by `:attribute`".into());
     }
-    if schema == CORE_USER_SCHEMA {
+    let segments_ok = schema["urn:".len()..]
+        .split(':')
+        .all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')));
+    if !segments_ok {
+        return Err(format!("`{schema}` is not a schema URN: `urn:` and `:`-separated letters, digits, `.`, `_`, `-`"));
+    }
+    if schema.eq_ignore_ascii_case(CORE_USER_SCHEMA) {
         Ok((None, attribute))
     } else {
         Ok((Some(schema.to_owned()), attribute))
@@ -117,9 +131,9 @@ fn split_schema(raw: &str) -> Result<(Option<String>, &str), String> {
 }
 
 fn parse_filter(inner: &str) -> Result<ValueFilter, String> {
-    let mut parts = inner.trim().splitn(3, ' ');
+    let mut parts = inner.splitn(3, ' ');
     let (attribute, op, value) = match (parts.next(), parts.next(), parts.next()) {
-        (Some(a), Some(op), Some(v)) => (a, op, v.trim()),
+        (Some(a), Some(op), Some(v)) if v.trim() == v => (a, op, v),
         _ => return Err("a filter must read `[attribute eq \"value\"]`".into()),
     };
     if !op.eq_ignore_ascii_case("eq") {
@@ -143,6 +157,36 @@ fn check_name(name: &str) -> Result<(), String> {
     } else {
         Err(format!("`{name}` is not an attribute name"))
     }
+}
+
+/// A regular expression (ECMA 262 and Python alike) that a target matches
+/// when [`TargetPath::parse`] accepts it, for the OpenAPI document. Two
+/// corners are left narrower than the parser: filter strings use only the
+/// short escapes (`\"`, `\\`, `\n`…, not `\uXXXX`) and numbers are at most
+/// 15 digits before and after the point with a two-digit exponent, so that
+/// every string it matches parses.
+pub fn target_pattern() -> String {
+    const NAME: &str = r"[A-Za-z][A-Za-z0-9_$-]*";
+    const STRING: &str = r#""(?:[^"\\\u0000-\u001F]|\\["\\/bfnrt])*""#;
+    const NUMBER: &str = r"-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,15})?(?:[eE][+-]?[0-9]{1,2})?";
+    let literal = format!("(?:{STRING}|{NUMBER}|true|false)");
+    let filter = format!(r"\[{NAME} [eE][qQ] {literal}\]\.{NAME}");
+    let path = format!(r"{NAME}(?:\.{NAME}|{filter})?");
+    let urn = r"urn:[A-Za-z0-9._-]+(?::[A-Za-z0-9._-]+)*:";
+    let core = format!("urn:{}:", case_insensitive(&CORE_USER_SCHEMA["urn:".len()..]));
+    let reserved = RESERVED_TARGETS.iter().map(|r| case_insensitive(r)).collect::<Vec<_>>().join("|");
+    format!(r"^(?!(?:{core})?(?:{reserved})(?![A-Za-z0-9_$-]))(?:{urn})?{path}$")
+}
+
+/// `abc` as `[aA][bB][cC]`; `.` escaped.
+fn case_insensitive(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            c if c.is_ascii_alphabetic() => format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase()),
+            '.' => r"\.".to_owned(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// One entry of a mapping: a record field and where it goes.
@@ -230,6 +274,11 @@ mod tests {
     fn refuses_bad_targets_with_a_reason() {
         for bad in [
             "",
+            " userName",
+            "userName ",
+            "emails[type  eq \"work\"].value",
+            "emails[ type eq \"work\"].value",
+            "urn:a b:title",
             "emails[type eq \"work\"]",
             "emails[type co \"w\"].value",
             "emails[type eq work].value",
@@ -241,6 +290,29 @@ mod tests {
             "name.given name",
         ] {
             assert!(TargetPath::parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn reserved_targets_are_recognised_in_any_case_and_under_the_core_schema() {
+        for reserved in [
+            "id",
+            "ID",
+            "externalId",
+            "EXTERNALID",
+            "externalid",
+            "Active",
+            "META.created",
+            "Schemas",
+            "urn:ietf:params:scim:schemas:core:2.0:User:externalId",
+            "urn:IETF:params:scim:schemas:CORE:2.0:user:Active",
+        ] {
+            let error = TargetPath::parse(reserved).unwrap_err();
+            assert!(error.contains("managed by Lockstep"), "{reserved}: {error}");
+        }
+        // Names that only start like a reserved one, and extension attributes, are free.
+        for free in ["identity", "activeSince", "urn:ietf:params:scim:schemas:extension:acme:2.0:User:id"] {
+            assert!(TargetPath::parse(free).is_ok(), "{free}");
         }
     }
 

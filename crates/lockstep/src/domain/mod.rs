@@ -8,5 +8,6 @@ pub mod eligibility;
 pub mod fields;
 pub mod integration;
 pub mod mapping;
+pub mod numbers;
 pub mod planner;
 pub mod retry;

@@ -13,13 +13,17 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included (1–20). Default 5.
-    #[serde(default = "default_max_attempts")]
+    #[serde(default = "default_max_attempts", deserialize_with = "super::numbers::whole")]
+    #[schema(minimum = 1, maximum = 20)]
     pub max_attempts: u32,
-    /// Wait before the first retry, in seconds. Default 1.
+    /// Wait before the first retry, in seconds (0–86400). Default 1.
     #[serde(default = "default_initial_backoff")]
+    #[schema(minimum = 0, maximum = 86400)]
     pub initial_backoff_seconds: f64,
-    /// The longest wait between two attempts, in seconds. Default 300.
+    /// The longest wait between two attempts, in seconds (0–86400, at least
+    /// `initial_backoff_seconds`). Default 300.
     #[serde(default = "default_max_backoff")]
+    #[schema(minimum = 0, maximum = 86400)]
     pub max_backoff_seconds: f64,
 }
 

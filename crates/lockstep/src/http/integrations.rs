@@ -1,19 +1,17 @@
 //! Integrations: a tenant's connections to third parties.
 //!
-//! The body of a create is `{name, record_type, ...settings}`: the
-//! [`IntegrationSettings`] keys sit beside the name, not under a key of
-//! their own. serde cannot refuse unknown keys through `#[serde(flatten)]`,
-//! so the body is taken apart by hand: `name` and `record_type` are removed
-//! and the rest must be exactly an `IntegrationSettings`, whose own
-//! `deny_unknown_fields` then names any stray key.
+//! The bodies are read into the types of [`integration_input`]: a create is
+//! a [`CreateIntegration`], a patch an [`IntegrationPatch`] merged (JSON
+//! Merge Patch) over the stored input and read again as a
+//! [`CreateIntegration`], so both are judged by the same rules.
 //!
 //! What the store keeps as the spec is the serialised settings with the
 //! connector's credentials sealed (encrypted under the first secret key and
 //! bound to the tenant, the field and the base URL's origin; see
 //! [`crate::secrets`]). The API never returns the credentials, sealed or
 //! not: the view shows the connector's kind and base URL only, and a body
-//! that sends a sealed form instead of a string is refused. A `PATCH` is a
-//! JSON Merge Patch over the stored input, so a patch that does not mention
+//! that sends a sealed form instead of a string is refused. A patch is
+//! merged over the stored input, so a patch that does not mention
 //! `connector.bearer_token` keeps the stored one — sealed again under the
 //! first key if an older one made it, and sealed for the first time if an
 //! older installation stored it in clear. An empty patch (`{}`) does just
@@ -28,6 +26,8 @@
 //! Every create and update is validated twice over: the settings' own rules
 //! ([`IntegrationSettings::parse`]) and the outbound guard, which refuses a
 //! base URL at a private address unless the operator allowed its range.
+//!
+//! [`integration_input`]: super::integration_input
 
 use std::collections::BTreeMap;
 
@@ -35,20 +35,19 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use lockstep_store::{Integration, NewIntegration, StoreError};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::extract::{decode_value, AuthAdmin, Json, Path};
+use super::input::{self, nul_paths};
+use super::integration_input::{eligibility_schema, CreateIntegration, IntegrationPatch, Patch};
 use super::merge_patch;
-use super::problem::{ApiError, Problem};
+use super::problem::{ApiError, FieldError, Problem};
 use crate::domain::eligibility::Condition;
 use crate::domain::integration::{same_origin, IntegrationSettings, BEARER_TOKEN_FIELD, DEFAULT_MAX_WAIT_SECONDS};
 use crate::domain::retry::RetryPolicy;
 use crate::http::AppState;
-
-/// The record type an integration syncs when the body names none.
-const DEFAULT_RECORD_TYPE: &str = "employee";
 
 /// An integration's connector, without its credentials.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -67,6 +66,7 @@ pub struct IntegrationView {
     pub connector: ConnectorView,
     /// Record field path → third-party attribute path.
     pub field_mapping: BTreeMap<String, String>,
+    #[schema(schema_with = eligibility_schema)]
     pub eligibility: Vec<Condition>,
     pub grace_period_seconds: f64,
     /// The effective max wait (the default when none was configured).
@@ -101,19 +101,6 @@ impl IntegrationView {
     }
 }
 
-/// The body of `POST /v1/integrations`, for the OpenAPI document; the
-/// handler reads it by hand (see the module doc).
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct CreateIntegration {
-    /// 1–200 characters, unique within the tenant.
-    pub name: String,
-    /// Default `employee`.
-    pub record_type: Option<String>,
-    #[serde(flatten)]
-    pub settings: IntegrationSettings,
-}
-
 /// A tenant's integrations, oldest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IntegrationList {
@@ -136,22 +123,16 @@ impl IntegrationInput {
     }
 }
 
-/// Reads and validates an integration body.
-fn parse_input(state: &AppState, body: Value) -> Result<IntegrationInput, ApiError> {
-    let Value::Object(mut body) = body else {
-        return Err(ApiError::invalid_field("body", "must be a JSON object"));
-    };
-    let name = match body.remove("name") {
-        Some(Value::String(name)) => name,
-        Some(_) => return Err(ApiError::invalid_field("name", "must be a string")),
-        None => return Err(ApiError::invalid_field("name", "is required")),
-    };
-    let record_type = match body.remove("record_type") {
-        Some(Value::String(t)) => t,
-        None => DEFAULT_RECORD_TYPE.to_owned(),
-        Some(_) => return Err(ApiError::invalid_field("record_type", "must be a string")),
-    };
-    let settings: IntegrationSettings = decode_value(Value::Object(body))?;
+/// Validates an integration body.
+fn parse_input(state: &AppState, body: CreateIntegration) -> Result<IntegrationInput, ApiError> {
+    input::check_name(&body.name).map_err(|m| ApiError::invalid_field("name", m))?;
+    let values = body.eligibility.iter().enumerate().filter_map(|(i, c)| Some((i, c.value.as_ref()?)));
+    let errors: Vec<FieldError> =
+        values.flat_map(|(i, value)| input::check_field_value(value, &format!("eligibility[{i}].value"))).collect();
+    if !errors.is_empty() {
+        return Err(ApiError::invalid_fields(errors));
+    }
+    let (name, record_type, settings) = body.into_parts();
     settings.parse(0, &name, &record_type).map_err(|e| ApiError::invalid_field(e.field, e.message))?;
     // `parse` accepted the URL, so it parses; the guard then judges its address.
     if let Ok(url) = url::Url::parse(settings.connector.base_url()) {
@@ -162,13 +143,23 @@ fn parse_input(state: &AppState, body: Value) -> Result<IntegrationInput, ApiErr
             .check_url(&url)
             .map_err(|e| ApiError::invalid_field("connector.base_url", e.to_string()))?;
     }
+    // The spec is kept as JSON, and PostgreSQL's jsonb cannot hold U+0000.
+    let clear = serde_json::to_value(&settings).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut nul = Vec::new();
+    nul_paths(&clear, &mut String::new(), &mut nul);
+    if !nul.is_empty() {
+        return Err(ApiError::invalid_fields(
+            nul.into_iter().map(|field| FieldError::new(field, "must not contain U+0000 (NUL)")).collect(),
+        ));
+    }
     Ok(IntegrationInput { name, record_type, settings })
 }
 
-/// Refuses a request that sends a credential as anything but a string: the
-/// sealed form (`{"encrypted": …}`) is the store's, not an admin's. (Checked
-/// here rather than left to decoding, which cannot name a key inside the
-/// kind-tagged connector for a value of the wrong type.)
+/// Refuses a create that sends a credential as anything but a string: the
+/// sealed form (`{"encrypted": …}`) is the store's, not an admin's. Checked
+/// on the JSON before decoding, which cannot name a key inside the
+/// kind-tagged connector for a value of the wrong type. (A patch's
+/// credentials are typed as strings, so decoding names them there.)
 fn refuse_credentials_not_strings(request: &Value) -> Result<(), ApiError> {
     match request.pointer("/connector/bearer_token") {
         Some(value) if !value.is_string() => Err(ApiError::invalid_field(BEARER_TOKEN_FIELD, "must be a string")),
@@ -214,6 +205,7 @@ pub async fn create_integration(
     Json(body): Json<Value>,
 ) -> Result<(StatusCode, axum::Json<IntegrationView>), ApiError> {
     refuse_credentials_not_strings(&body)?;
+    let body: CreateIntegration = decode_value(body)?;
     let input = parse_input(&state, body)?.into_stored(&state, caller.tenant_id)?;
     let name = input.name.clone();
     let stored = state
@@ -261,8 +253,8 @@ pub async fn get_integration(
 /// Changes an integration with a JSON Merge Patch (RFC 7396).
 #[utoipa::path(patch, path = "/v1/integrations/{id}", tag = "integrations", security(("bearer" = [])),
     params(("id" = i64, Path, description = "The integration's id")),
-    request_body(content = Object, content_type = "application/merge-patch+json",
-        description = "Keys to change; `null` removes one. Without `connector.bearer_token` the stored token is \
+    request_body(content = IntegrationPatch, content_type = "application/merge-patch+json",
+        description = "Keys to change; `null` resets one. Without `connector.bearer_token` the stored token is \
             kept, unless `connector.base_url` moves to another origin, which takes a new token."),
     responses(
         (status = 200, description = "The integration", body = IntegrationView),
@@ -275,18 +267,15 @@ pub async fn patch_integration(
     State(state): State<AppState>,
     caller: AuthAdmin,
     Path(id): Path<i64>,
-    Json(patch): Json<Value>,
+    Json(patch): Json<IntegrationPatch>,
 ) -> Result<axum::Json<IntegrationView>, ApiError> {
-    if !patch.is_object() {
-        return Err(ApiError::invalid_field("body", "a merge patch of an integration must be a JSON object"));
-    }
-    refuse_credentials_not_strings(&patch)?;
-    let sends_token = patch.pointer("/connector/bearer_token").is_some_and(Value::is_string);
+    let sends_token = matches!(&patch.connector, Patch::Set(connector) if !connector.bearer_token.is_keep());
+    let patch = serde_json::to_value(&patch).map_err(|e| ApiError::Internal(e.to_string()))?;
     let stored = state.engine.store().get_integration(caller.tenant_id, id).await?.ok_or_else(|| not_found(id))?;
     let mut input = stored_input(&stored);
     let stored_base_url = input.pointer("/connector/base_url").and_then(Value::as_str).map(str::to_owned);
     merge_patch::apply(&mut input, patch);
-    let input = parse_input(&state, input)?;
+    let input = parse_input(&state, decode_value(input)?)?;
     let moves_origin = stored_base_url.is_some_and(|old| !same_origin(&old, input.settings.connector.base_url()));
     if moves_origin && !sends_token {
         return Err(ApiError::invalid_field(

@@ -5,8 +5,10 @@
 //! [`integrations`], [`records`]); [`extract`] and [`problem`] hold what
 //! every handler shares: extractors that reject bad input as RFC 9457
 //! problem documents (and authenticate callers, with
-//! [`tokens::bearer`]), and the error type that renders them. This file is
-//! the route table and the middleware every request passes:
+//! [`tokens::bearer`]), and the error type that renders them; [`input`] the
+//! rules for the text clients send (and their patterns for the OpenAPI
+//! document), [`integration_input`] the bodies of integrations. This file
+//! is the route table and the middleware every request passes:
 //!
 //! - the body limit (`body_limit_bytes`), enforced by the body extractors
 //!   and answered with a 413 problem;
@@ -18,6 +20,8 @@
 pub mod admins;
 pub mod extract;
 pub mod health;
+pub mod input;
+pub mod integration_input;
 pub mod integrations;
 pub mod merge_patch;
 pub mod openapi;

@@ -53,7 +53,7 @@ pub struct Problem {
     /// The request path the problem occurred on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
-    /// The invalid inputs, on validation problems.
+    /// The invalid inputs, on validation problems (422) and bad parameters (400).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
 }
@@ -61,9 +61,13 @@ pub struct Problem {
 /// Every way a request can fail, each one HTTP status.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// 400: the request cannot be read (malformed JSON, a bad cursor).
+    /// 400: the request cannot be read (malformed JSON).
     #[error("{0}")]
     BadRequest(String),
+    /// 400: a path or query parameter is invalid (a record type outside the
+    /// pattern, a cursor of another list); `errors` names each parameter.
+    #[error("{detail}")]
+    BadParameter { detail: String, errors: Vec<FieldError> },
     /// 401: no bearer token, or one that names no one. `invalid_token` adds
     /// RFC 6750's `error="invalid_token"` to the challenge when a token was sent.
     #[error("{detail}")]
@@ -104,6 +108,12 @@ impl ApiError {
         Self::Invalid { detail: format!("{}: {}", error.field, error.message), errors: vec![error] }
     }
 
+    /// A 400 about one path or query parameter.
+    pub fn bad_parameter(name: impl Into<String>, message: impl Into<String>) -> Self {
+        let error = FieldError::new(name, message);
+        Self::BadParameter { detail: format!("{}: {}", error.field, error.message), errors: vec![error] }
+    }
+
     /// A 422 about several fields (at least one).
     pub fn invalid_fields(errors: Vec<FieldError>) -> Self {
         let detail = match errors.as_slice() {
@@ -128,7 +138,7 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -216,7 +226,7 @@ impl IntoResponse for ApiError {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
                 (detail, Vec::new())
             }
-            ApiError::Invalid { detail, errors } => (detail, errors),
+            ApiError::Invalid { detail, errors } | ApiError::BadParameter { detail, errors } => (detail, errors),
             ApiError::BadRequest(d)
             | ApiError::Forbidden(d)
             | ApiError::NotFound(d)

@@ -12,8 +12,9 @@ use lockstep_store::Tenant;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::admins::{check_name, AdminView, CreateAdmin};
+use super::admins::{AdminView, CreateAdmin};
 use super::extract::{Json, Operator};
+use super::input::{self, check_name};
 use super::problem::{ApiError, FieldError, Problem};
 use super::tokens;
 use crate::http::AppState;
@@ -36,8 +37,10 @@ impl From<Tenant> for TenantView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
-    /// 1–200 characters.
+    /// 1–200 characters, not only spaces, no control characters.
+    #[schema(schema_with = input::name_schema)]
     pub name: String,
+    #[serde(deserialize_with = "super::extract::object")]
     pub admin: CreateAdmin,
 }
 

@@ -1,48 +1,107 @@
 //! `POST /v1/records/{type}/batch`: many record writes in one transaction.
 //!
-//! This is the fast path, so it does the least per record: the body is read
-//! once into JSON values whose `fields` move (not copy) into the writes, the
-//! store is called once, and the answer holds versions and changed fields
-//! but no sync views (a client that wants those reads the records).
+//! This is the fast path, so it does the least per record: the body is
+//! deserialised straight into [`BatchRequest`] (no intermediate JSON tree),
+//! its `fields` move into the writes, the store is called once, and the
+//! answer holds versions and changed fields but no sync views (a client
+//! that wants those reads the records).
 //!
-//! It is all-or-nothing, and so is validation: every element is checked
-//! before anything is written, and every bad one is reported in the same
-//! 422, so a client fixing a large import sees all of its mistakes at once.
+//! It is all-or-nothing, and so is validation. A body of the wrong shape is
+//! refused at the first element that does not fit, with its path. Every
+//! element is then checked against the rules JSON Schema states only in
+//! words (ids, field names, `fields` or `deleted`), and every bad one is
+//! reported in the same 422, so a client fixing a large import sees all of
+//! those mistakes at once.
+
+use std::borrow::Cow;
 
 use axum::extract::State;
 use lockstep_store::RecordWrite;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
 
-use super::{check_record_id, check_record_type};
+use super::{check_record_id, record_id_schema, RecordFields, RecordTypeParam};
 use crate::engine::records::write_records;
-use crate::http::extract::{AuthAdmin, Json, Path};
+use crate::http::extract::{AuthAdmin, Json};
+use crate::http::input::check_fields;
 use crate::http::problem::{ApiError, FieldError, Problem};
 use crate::http::AppState;
 
 /// The most records one batch may hold.
 pub const MAX_BATCH: usize = 5_000;
 
-/// A batch of record writes (for the OpenAPI document; read by hand).
+/// A batch of record writes.
 #[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
 pub struct BatchRequest {
-    /// 1–5,000 writes, applied in order: `{"id", "fields"}` writes a
-    /// record, `{"id", "deleted": true}` deletes one.
+    /// Up to 5,000 writes, applied in order: `{"id", "fields"}` writes a
+    /// record, `{"id", "deleted": true}` deletes one. More is refused with 413.
+    #[serde(deserialize_with = "crate::http::extract::objects")]
+    #[schema(max_items = 5000)]
     pub records: Vec<BatchItem>,
 }
 
-/// One write of a batch.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
+/// One write of a batch: `{"id", "fields"}` or `{"id", "deleted": true}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BatchItem {
     pub id: String,
-    /// The record's complete fields: a JSON object.
-    #[schema(value_type = Option<Object>)]
-    pub fields: Option<Value>,
+    /// The record's complete fields.
+    #[serde(default, deserialize_with = "present")]
+    pub fields: Option<Map<String, Value>>,
     /// `true` to delete the record.
+    #[serde(default, deserialize_with = "present")]
     pub deleted: Option<bool>,
+}
+
+/// A key that is present must hold a value: `null` is refused rather than
+/// read as absent.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
+impl PartialSchema for BatchItem {
+    fn schema() -> RefOr<Schema> {
+        let closed = || AdditionalProperties::<Schema>::FreeForm(false);
+        let write = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("id", record_id_schema())
+            .required("id")
+            .property("fields", Ref::from_schema_name(RecordFields::name()))
+            .required("fields")
+            .property(
+                "deleted",
+                ObjectBuilder::new()
+                    .schema_type(Type::Boolean)
+                    .enum_values(Some([false]))
+                    .description(Some("`false`, if given")),
+            )
+            .additional_properties(Some(closed()))
+            .description(Some("Writes the record with these fields."));
+        let delete = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("id", record_id_schema())
+            .required("id")
+            .property("deleted", ObjectBuilder::new().schema_type(Type::Boolean).enum_values(Some([true])))
+            .required("deleted")
+            .additional_properties(Some(closed()))
+            .description(Some("Deletes the record."));
+        OneOfBuilder::new().item(write).item(delete).into()
+    }
+}
+
+impl ToSchema for BatchItem {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("BatchItem")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((RecordFields::name().into_owned(), RecordFields::schema()));
+        <RecordFields as ToSchema>::schemas(schemas);
+    }
 }
 
 /// What one write of a batch did.
@@ -64,21 +123,21 @@ pub struct BatchResponse {
 
 /// Writes up to 5,000 records of one type, all or nothing.
 #[utoipa::path(post, path = "/v1/records/{type}/batch", tag = "records", security(("bearer" = [])),
-    params(("type" = String, Path, description = "The record type")),
+    params(RecordTypeParam),
     request_body = BatchRequest,
     responses(
         (status = 200, description = "Every write was stored", body = BatchResponse),
+        (status = 409, description = "The tenant's integrations kept changing; nothing was stored, try again", body = Problem),
         (status = 413, description = "More than 5,000 records", body = Problem),
         (status = 422, description = "Invalid elements, each named in `errors`; nothing was stored", body = Problem),
     ))]
 pub async fn write_batch(
     State(state): State<AppState>,
     caller: AuthAdmin,
-    Path(record_type): Path<String>,
-    Json(body): Json<Value>,
+    RecordTypeParam { record_type }: RecordTypeParam,
+    Json(body): Json<BatchRequest>,
 ) -> Result<axum::Json<BatchResponse>, ApiError> {
-    check_record_type(&record_type)?;
-    let writes = parse_batch(body)?;
+    let writes = check_batch(body)?;
     if writes.is_empty() {
         return Ok(axum::Json(BatchResponse { results: Vec::new() }));
     }
@@ -96,29 +155,18 @@ pub async fn write_batch(
     Ok(axum::Json(BatchResponse { results }))
 }
 
-/// Turns the body into writes, or reports every bad element.
-fn parse_batch(body: Value) -> Result<Vec<RecordWrite>, ApiError> {
-    let Value::Object(mut body) = body else {
-        return Err(ApiError::invalid_field("body", "must be a JSON object `{\"records\": [...]}`"));
-    };
-    let records = match body.remove("records") {
-        Some(Value::Array(records)) => records,
-        Some(_) => return Err(ApiError::invalid_field("records", "must be an array")),
-        None => return Err(ApiError::invalid_field("records", "is required")),
-    };
-    if let Some(key) = body.keys().next() {
-        return Err(ApiError::invalid_field(key.clone(), "unknown field; expected only `records`"));
-    }
-    if records.len() > MAX_BATCH {
+/// Turns the items into writes, or reports every bad element.
+fn check_batch(body: BatchRequest) -> Result<Vec<RecordWrite>, ApiError> {
+    if body.records.len() > MAX_BATCH {
         return Err(ApiError::PayloadTooLarge(format!(
             "a batch holds at most {MAX_BATCH} records; this one has {}: split it",
-            records.len()
+            body.records.len()
         )));
     }
     let mut errors = Vec::new();
-    let mut writes = Vec::with_capacity(records.len());
-    for (index, item) in records.into_iter().enumerate() {
-        match parse_item(index, item) {
+    let mut writes = Vec::with_capacity(body.records.len());
+    for (index, item) in body.records.into_iter().enumerate() {
+        match check_item(index, item) {
             Ok(write) => writes.push(write),
             Err(mut bad) => errors.append(&mut bad),
         }
@@ -130,57 +178,35 @@ fn parse_batch(body: Value) -> Result<Vec<RecordWrite>, ApiError> {
     }
 }
 
-fn parse_item(index: usize, item: Value) -> Result<RecordWrite, Vec<FieldError>> {
+fn check_item(index: usize, item: BatchItem) -> Result<RecordWrite, Vec<FieldError>> {
     let at = |key: &str| format!("records[{index}].{key}");
-    let Value::Object(mut item) = item else {
-        return Err(vec![FieldError::new(
-            format!("records[{index}]"),
-            "must be an object: {\"id\", \"fields\"} or {\"id\", \"deleted\": true}",
-        )]);
-    };
     let mut errors = Vec::new();
-    let id = match item.remove("id") {
-        Some(Value::String(id)) => match check_record_id(&id) {
-            Ok(()) => Some(id),
-            Err(message) => {
-                errors.push(FieldError::new(at("id"), message));
-                None
-            }
-        },
-        Some(_) => {
-            errors.push(FieldError::new(at("id"), "must be a string"));
+    if let Err(message) = check_record_id(&item.id) {
+        errors.push(FieldError::new(at("id"), message));
+    }
+    let fields = match (item.fields, item.deleted) {
+        (Some(fields), None | Some(false)) => {
+            errors.extend(check_fields(&fields, &at("fields.")));
+            Some(Value::Object(fields))
+        }
+        (Some(_), Some(true)) => {
+            errors.push(FieldError::new(at("deleted"), "give either `fields` or `deleted: true`, not both"));
             None
         }
-        None => {
-            errors.push(FieldError::new(at("id"), "is required"));
+        (None, Some(true)) => None,
+        (None, Some(false)) => {
+            errors.push(FieldError::new(at("deleted"), "must be `true` (or give `fields` instead)"));
+            None
+        }
+        (None, None) => {
+            errors.push(FieldError::new(at("fields"), "is required (or `deleted: true` to delete the record)"));
             None
         }
     };
-    let fields = fields_or_delete(&mut item).map_err(|(key, message)| FieldError::new(at(key), message));
-    for key in item.keys() {
-        errors.push(FieldError::new(at(key), "unknown field; expected `id` and `fields` or `deleted`"));
-    }
-    match (id, fields) {
-        (Some(external_id), Ok(fields)) if errors.is_empty() => {
-            Ok(RecordWrite { external_id, fields, expected_version: None })
-        }
-        (_, Err(error)) => {
-            errors.push(error);
-            Err(errors)
-        }
-        _ => Err(errors),
-    }
-}
-
-/// `Some(fields)` for a write, `None` for a delete; `(key, message)` when neither.
-fn fields_or_delete(item: &mut Map<String, Value>) -> Result<Option<Value>, (&'static str, &'static str)> {
-    match (item.remove("fields"), item.remove("deleted")) {
-        (Some(fields @ Value::Object(_)), None | Some(Value::Bool(false))) => Ok(Some(fields)),
-        (Some(Value::Object(_)), Some(_)) => Err(("deleted", "give either `fields` or `deleted: true`, not both")),
-        (Some(_), _) => Err(("fields", "must be a JSON object")),
-        (None, Some(Value::Bool(true))) => Ok(None),
-        (None, Some(_)) => Err(("deleted", "must be `true` (or give `fields` instead)")),
-        (None, None) => Err(("fields", "is required (or `deleted: true` to delete the record)")),
+    if errors.is_empty() {
+        Ok(RecordWrite { external_id: item.id, fields, expected_version: None })
+    } else {
+        Err(errors)
     }
 }
 
@@ -188,6 +214,10 @@ fn fields_or_delete(item: &mut Map<String, Value>) -> Result<Option<Value>, (&'s
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn batch(value: Value) -> Result<Vec<RecordWrite>, ApiError> {
+        check_batch(crate::http::extract::decode_value(value)?)
+    }
 
     fn fields_of(error: ApiError) -> Vec<String> {
         match error {
@@ -198,44 +228,60 @@ mod tests {
 
     #[test]
     fn writes_and_deletes_are_read_in_order() {
-        let writes = parse_batch(json!({"records": [
+        let writes = batch(json!({"records": [
             {"id": "a", "fields": {"n": 1}},
             {"id": "b", "deleted": true},
+            {"id": "c", "fields": {}, "deleted": false},
         ]}))
         .unwrap();
         assert_eq!(writes[0].fields, Some(json!({"n": 1})));
         assert_eq!(writes[1].external_id, "b");
         assert_eq!(writes[1].fields, None);
+        assert_eq!(writes[2].fields, Some(json!({})));
     }
 
     #[test]
-    fn every_bad_element_is_reported() {
-        let error = parse_batch(json!({"records": [
+    fn every_element_breaking_a_rule_is_reported() {
+        let error = batch(json!({"records": [
             {"id": "ok", "fields": {}},
             {"id": "", "fields": {}},
-            {"id": "x", "fields": [1]},
-            7,
-            {"id": "y", "fields": {}, "colour": "blue"},
+            {"id": "x", "fields": {"a\nb": 1}},
+            {"id": "y", "fields": {"a": "\u{0}"}},
             {"id": "z", "fields": {}, "deleted": true},
-            {"fields": {}},
+            {"id": "w", "deleted": false},
+            {"id": "v"},
         ]}))
         .unwrap_err();
         assert_eq!(
             fields_of(error),
             [
                 "records[1].id",
-                "records[2].fields",
-                "records[3]",
-                "records[4].colour",
+                "records[2].fields.a\\nb",
+                "records[3].fields.a",
+                "records[4].deleted",
                 "records[5].deleted",
-                "records[6].id"
+                "records[6].fields"
             ]
         );
     }
 
     #[test]
+    fn a_body_of_the_wrong_shape_names_the_first_bad_element() {
+        for (body, field) in [
+            (json!({"records": [{"id": "a", "fields": {}}, {"id": "b", "fields": [1]}]}), "records[1].fields"),
+            (json!({"records": [{"id": "a", "fields": {}, "colour": 1}]}), "records[0].colour"),
+            (json!({"records": [{"fields": {}}]}), "records[0].id"),
+            (json!({"records": [{"id": "a", "fields": null}]}), "records[0].fields"),
+            (json!({"records": [7]}), "records[0]"),
+            (json!({"rows": []}), "rows"),
+        ] {
+            assert_eq!(fields_of(batch(body.clone()).unwrap_err()), [field], "{body}");
+        }
+    }
+
+    #[test]
     fn more_than_the_limit_is_refused_whole() {
         let records: Vec<Value> = (0..=MAX_BATCH).map(|i| json!({"id": i.to_string(), "fields": {}})).collect();
-        assert!(matches!(parse_batch(json!({ "records": records })), Err(ApiError::PayloadTooLarge(_))));
+        assert!(matches!(batch(json!({ "records": records })), Err(ApiError::PayloadTooLarge(_))));
     }
 }

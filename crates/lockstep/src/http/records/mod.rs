@@ -14,6 +14,7 @@ pub mod batch;
 pub mod read;
 pub mod write;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use axum::extract::FromRequestParts;
@@ -24,9 +25,13 @@ use chrono::{DateTime, Utc};
 use lockstep_store::Record;
 use serde::Serialize;
 use serde_json::Value;
-use utoipa::ToSchema;
+use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, Object, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::extract::Path;
+use super::input::{self, NO_CONTROLS_PATTERN};
+use super::integration_input::record_type_schema;
 use super::problem::ApiError;
 use crate::domain::integration::validate_record_type;
 use crate::engine::records::{load_sync_views, SyncView};
@@ -106,17 +111,43 @@ pub fn check_record_id(id: &str) -> Result<(), &'static str> {
     let length = id.chars().count();
     if !(1..=MAX_RECORD_ID_CHARS).contains(&length) {
         Err("must be 1–255 characters")
-    } else if id.chars().any(char::is_control) {
+    } else if input::has_control(id) {
         Err("must not contain control characters")
     } else {
         Ok(())
     }
 }
 
+/// The schema of a record id ([`check_record_id`]).
+pub fn record_id_schema() -> Object {
+    input::text_schema(1, Some(MAX_RECORD_ID_CHARS), NO_CONTROLS_PATTERN)
+        .description(Some("The client's id of the record: 1–255 characters, no control characters."))
+        .build()
+}
+
 /// Checks a `{type}` path segment.
 pub fn check_record_type(record_type: &str) -> Result<(), ApiError> {
-    validate_record_type(record_type)
-        .map_err(|e| ApiError::BadRequest(format!("record type `{record_type}` {}", e.message)))
+    validate_record_type(record_type).map_err(|e| ApiError::bad_parameter("type", e.message))
+}
+
+/// The `{type}` of a route about one record type, validated.
+#[derive(Debug, Clone, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct RecordTypeParam {
+    /// The record type, e.g. `employee`.
+    #[param(rename = "type", schema_with = record_type_schema)]
+    pub record_type: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RecordTypeParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(mut params) = Path::<HashMap<String, String>>::from_request_parts(parts, state).await?;
+        let record_type = params.remove("type").unwrap_or_default();
+        check_record_type(&record_type)?;
+        Ok(Self { record_type })
+    }
 }
 
 /// The `{type}` and `{id}` of a record route, both validated.
@@ -124,9 +155,14 @@ pub fn check_record_type(record_type: &str) -> Result<(), ApiError> {
 /// `POST /v1/records/{type}/batch` shadows a record whose id is `batch`;
 /// that route also carries the record methods, and there the id is the
 /// literal segment, so such a record stays reachable.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, IntoParams)]
+#[into_params(parameter_in = Path)]
 pub struct RecordKey {
+    /// The record type, e.g. `employee`.
+    #[param(rename = "type", schema_with = record_type_schema)]
     pub record_type: String,
+    /// The client's id of the record.
+    #[param(schema_with = record_id_schema)]
     pub id: String,
 }
 
@@ -142,8 +178,62 @@ impl<S: Send + Sync> FromRequestParts<S> for RecordKey {
             None => return Err(ApiError::Internal(format!("route {} has no record id", parts.uri.path()))),
         };
         check_record_type(&record_type)?;
-        check_record_id(&id).map_err(|m| ApiError::BadRequest(format!("record id {m}")))?;
+        check_record_id(&id).map_err(|m| ApiError::bad_parameter("id", m))?;
         Ok(Self { record_type, id })
+    }
+}
+
+/// A record's fields, as a request sends them: a JSON object whose keys
+/// hold no control characters and whose text values hold no U+0000, at
+/// any depth (see [`input::check_fields`]). Only a schema: handlers read a
+/// `Map<String, Value>` and check it.
+pub struct RecordFields;
+
+impl PartialSchema for RecordFields {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property_names(Some(ObjectBuilder::new().schema_type(Type::String).pattern(Some(NO_CONTROLS_PATTERN))))
+            .additional_properties(Some(AdditionalProperties::RefOr(Ref::from_schema_name(FieldValue::name()).into())))
+            .description(Some(
+                "A record's fields: a JSON object. Names hold no control characters and text values no \
+                 U+0000, at any depth.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for RecordFields {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("RecordFields")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((FieldValue::name().into_owned(), FieldValue::schema()));
+    }
+}
+
+/// The value of one field of a record, at any depth.
+pub struct FieldValue;
+
+impl PartialSchema for FieldValue {
+    fn schema() -> RefOr<Schema> {
+        let text = input::text_schema(0, None, input::NO_NUL_PATTERN).build();
+        let scalar = ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::SchemaType::from_iter([Type::Number, Type::Boolean, Type::Null]))
+            .build();
+        let list = ArrayBuilder::new().items(Ref::from_schema_name(FieldValue::name())).build();
+        OneOfBuilder::new().item(text).item(scalar).item(list).item(Ref::from_schema_name(RecordFields::name())).into()
+    }
+}
+
+impl ToSchema for FieldValue {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("FieldValue")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((RecordFields::name().into_owned(), RecordFields::schema()));
     }
 }
 
@@ -153,10 +243,15 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
         return Ok(None);
     };
     let text = value.to_str().unwrap_or_default().trim();
-    let bare = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
-    bare.parse::<i64>()
-        .map(Some)
-        .map_err(|_| ApiError::BadRequest(format!("If-Match must name a record version, e.g. `\"3\"`; got `{text}`")))
+    let tag = text.strip_prefix("W/").unwrap_or(text);
+    let bare = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(tag);
+    let digits = !bare.is_empty() && bare.len() <= 18 && bare.bytes().all(|b| b.is_ascii_digit());
+    match bare.parse::<i64>() {
+        Ok(version) if digits => Ok(Some(version)),
+        _ => {
+            Err(ApiError::bad_parameter("If-Match", format!("must name a record version, e.g. `\"3\"`; got `{text}`")))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -180,7 +275,9 @@ mod tests {
             headers.insert(IF_MATCH, raw.parse().unwrap());
             assert_eq!(if_match(&headers).unwrap(), Some(version));
         }
-        headers.insert(IF_MATCH, "\"abc\"".parse().unwrap());
-        assert!(if_match(&headers).is_err());
+        for bad in ["\"abc\"", "\"-1\"", "+5", "\"\"5\"\"", "\"5", "*"] {
+            headers.insert(IF_MATCH, bad.parse().unwrap());
+            assert!(if_match(&headers).is_err(), "{bad}");
+        }
     }
 }

@@ -16,12 +16,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use lockstep_store::{RecordWrite, RecordWritten, StoreError};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::{if_match, view, RecordKey, RecordView};
+use super::{if_match, view, RecordFields, RecordKey, RecordView};
 use crate::engine::records::{write_records, SyncView};
 use crate::http::extract::{AuthAdmin, Json, OptionalJson};
+use crate::http::input::check_fields;
 use crate::http::merge_patch;
 use crate::http::problem::{ApiError, Problem};
 use crate::http::AppState;
@@ -74,28 +75,30 @@ fn answer((written, sync): (RecordWritten, SyncView)) -> impl IntoResponse {
 /// Creates or replaces a record.
 #[utoipa::path(put, path = "/v1/records/{type}/{id}", tag = "records", security(("bearer" = [])),
     params(
-        ("type" = String, Path, description = "The record type, e.g. `employee`"),
-        ("id" = String, Path, description = "The client's id: 1–255 characters, no control characters"),
-        ("If-Match" = Option<String>, Header, description = "Write only if the record is at this version (`\"0\"`: only if it does not exist)"),
+        RecordKey,
+        ("If-Match" = Option<String>, Header, pattern = r#"^(?:W/)?(?:"[0-9]{1,18}"|[0-9]{1,18})$"#,
+            description = "Write only if the record is at this version (`\"0\"`: only if it does not exist)"),
     ),
-    request_body(content = Object, description = "The record's fields: a JSON object"),
+    request_body(content = RecordFields, description = "The record's fields: a JSON object"),
     responses(
         (status = 200, description = "Replaced", body = RecordView),
         (status = 201, description = "Created", body = RecordView),
+        (status = 409, description = "The record or the tenant's integrations changed meanwhile; nothing was stored", body = Problem),
         (status = 412, description = "If-Match named another version", body = Problem),
-        (status = 422, description = "The body is not a JSON object", body = Problem),
     ))]
 pub async fn put_record(
     State(state): State<AppState>,
     caller: AuthAdmin,
     key: RecordKey,
     headers: HeaderMap,
-    Json(fields): Json<Value>,
+    Json(fields): Json<Map<String, Value>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    if !fields.is_object() {
-        return Err(ApiError::invalid_field("body", "a record's fields must be a JSON object"));
+    let errors = check_fields(&fields, "");
+    if !errors.is_empty() {
+        return Err(ApiError::invalid_fields(errors));
     }
     let expected = if_match(&headers)?;
+    let fields = Value::Object(fields);
     let written = write_one(&state, caller.tenant_id, &key, Some(fields), expected).await.map_err(version_mismatch)?;
     Ok(answer(written))
 }
@@ -103,11 +106,11 @@ pub async fn put_record(
 /// Changes a record with a JSON Merge Patch (RFC 7396).
 #[utoipa::path(patch, path = "/v1/records/{type}/{id}", tag = "records", security(("bearer" = [])),
     params(
-        ("type" = String, Path, description = "The record type"),
-        ("id" = String, Path, description = "The client's id of the record"),
-        ("If-Match" = Option<String>, Header, description = "Patch only if the record is at this version"),
+        RecordKey,
+        ("If-Match" = Option<String>, Header, pattern = r#"^(?:W/)?(?:"[0-9]{1,18}"|[0-9]{1,18})$"#,
+            description = "Patch only if the record is at this version"),
     ),
-    request_body(content = Object, content_type = "application/merge-patch+json",
+    request_body(content = RecordFields, content_type = "application/merge-patch+json",
         description = "Fields to set; `null` removes one; nested objects merge"),
     responses(
         (status = 200, description = "Patched", body = RecordView),
@@ -120,11 +123,13 @@ pub async fn patch_record(
     caller: AuthAdmin,
     key: RecordKey,
     headers: HeaderMap,
-    Json(patch): Json<Value>,
+    Json(patch): Json<Map<String, Value>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    if !patch.is_object() {
-        return Err(ApiError::invalid_field("body", "a merge patch of a record must be a JSON object"));
+    let errors = check_fields(&patch, "");
+    if !errors.is_empty() {
+        return Err(ApiError::invalid_fields(errors));
     }
+    let patch = Value::Object(patch);
     let demanded = if_match(&headers)?;
     for _ in 0..PATCH_ATTEMPTS {
         let record = state
@@ -159,13 +164,14 @@ pub async fn patch_record(
 /// Deletes a record; its integrations deactivate it in their third parties.
 #[utoipa::path(delete, path = "/v1/records/{type}/{id}", tag = "records", security(("bearer" = [])),
     params(
-        ("type" = String, Path, description = "The record type"),
-        ("id" = String, Path, description = "The client's id of the record"),
-        ("If-Match" = Option<String>, Header, description = "Delete only if the record is at this version"),
+        RecordKey,
+        ("If-Match" = Option<String>, Header, pattern = r#"^(?:W/)?(?:"[0-9]{1,18}"|[0-9]{1,18})$"#,
+            description = "Delete only if the record is at this version"),
     ),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such record", body = Problem),
+        (status = 409, description = "The tenant's integrations kept changing; nothing was stored, try again", body = Problem),
         (status = 412, description = "If-Match named another version", body = Problem),
     ))]
 pub async fn delete_record(
@@ -189,15 +195,13 @@ pub async fn delete_record(
 #[serde(deny_unknown_fields)]
 pub struct RetrySyncs {
     /// Retry this integration's sync only; absent: every failed sync of the record.
+    #[serde(default, deserialize_with = "crate::domain::numbers::optional_whole")]
     pub integration_id: Option<i64>,
 }
 
 /// Moves a record's failed syncs back to pending, due now.
 #[utoipa::path(post, path = "/v1/records/{type}/{id}/retry", tag = "records", security(("bearer" = [])),
-    params(
-        ("type" = String, Path, description = "The record type"),
-        ("id" = String, Path, description = "The client's id of the record"),
-    ),
+    params(RecordKey),
     request_body(content = Option<RetrySyncs>, description = "Optional; empty retries every failed sync"),
     responses(
         (status = 200, description = "The record, its syncs pending again", body = RecordView),

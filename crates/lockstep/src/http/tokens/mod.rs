@@ -28,7 +28,7 @@ use utoipa::ToSchema;
 
 pub use bearer::{constant_time_eq, generate, hash, TokenStatus, TOKEN_PREFIX};
 
-use super::admins::check_name;
+use super::input::check_name;
 use super::extract::{AuthAdmin, OptionalJson, Path};
 use super::problem::{ApiError, FieldError, Problem};
 use crate::http::AppState;

@@ -1,0 +1,106 @@
+//! The API keeps the contract its OpenAPI document states, checked by
+//! schemathesis (PyPI, pinned in scripts/requirements-peers.txt) against a
+//! real `lockstep serve` on each store.
+//!
+//! schemathesis reads `/openapi.json`, generates requests from its schemas
+//! (valid ones and deliberately invalid ones) and runs every check it has
+//! (`--checks all`): no 5xx, only documented statuses and content types,
+//! responses that match their schemas, valid data accepted, invalid data
+//! refused, `Allow` on 405, a 401 without the token, no access to a deleted
+//! resource, and its stateful phase chains operations through the links it
+//! infers (create an integration, then read, patch and delete it). The test
+//! fails on any failure or error it reports.
+//!
+//! Two runs share one server: the tenant admin's token for every operation
+//! but `POST /v1/tenants`, then the operator's token for that one.
+//! `tests/contract/schemathesis.toml` names the outcomes that depend on the
+//! server's state (412 for `If-Match`, 422 for a merge patch that would leave
+//! an integration invalid); `tests/contract/schemathesis_hooks.py` keeps
+//! schemathesis from generating "valid" bodies that break the rules JSON
+//! Schema cannot state (two fields mapped to one target, a max wait shorter
+//! than the grace period, …). Both say why, rule by rule.
+//!
+//! The server allows outbound addresses of every range, because generated
+//! integrations point at whatever address their schema permits and the
+//! operator's outbound policy is not part of the API's schema. Its workers
+//! are off, so it never connects to any of them.
+//!
+//! The run is bounded (a fixed number of examples per operation and a fixed
+//! seed, so a failure reproduces); `LOCKSTEP_TEST_SCHEMATHESIS_EXAMPLES` and
+//! `LOCKSTEP_TEST_SCHEMATHESIS_SEED` change them for a deeper local run.
+
+mod support;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use support::lockstep_bin::ServeProcess;
+use support::{venv_bin, Backend};
+
+/// Test cases per operation and phase: enough to find the classes of
+/// problem the contract is about, within a minute on a shared 2-core machine.
+const EXAMPLES: u32 = 15;
+const SEED: u64 = 20_260_302;
+/// The longest one schemathesis run may take before the test fails.
+const RUN_DEADLINE: Duration = Duration::from_secs(150);
+
+fn contract_file(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contract").join(name).display().to_string()
+}
+
+fn setting<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Runs `schemathesis run` against `served` with `token`; answers its output
+/// and whether it passed.
+async fn schemathesis(served: &ServeProcess, token: &str, operations: &[&str]) -> (bool, String) {
+    let workdir = tempfile::tempdir().expect("a temporary directory");
+    let mut command = tokio::process::Command::new(venv_bin("schemathesis"));
+    command
+        .current_dir(workdir.path())
+        .env("SCHEMATHESIS_HOOKS", contract_file("schemathesis_hooks.py"))
+        .env("NO_COLOR", "1")
+        .arg("--config-file")
+        .arg(contract_file("schemathesis.toml"))
+        .arg("run")
+        .arg(format!("{}/openapi.json", served.base_url))
+        .args(["--checks", "all"])
+        .args(["--header", &format!("Authorization: Bearer {token}")])
+        .args(["--max-examples", &setting("LOCKSTEP_TEST_SCHEMATHESIS_EXAMPLES", EXAMPLES).to_string()])
+        .args(["--seed", &setting("LOCKSTEP_TEST_SCHEMATHESIS_SEED", SEED).to_string()])
+        .args(["--workers", "1"])
+        .args(operations)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let run = tokio::time::timeout(RUN_DEADLINE, command.output()).await;
+    let output = run
+        .unwrap_or_else(|_| panic!("schemathesis did not finish within {RUN_DEADLINE:?}"))
+        .expect("schemathesis starts");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}
+
+fn assert_passed((passed, output): (bool, String), run: &str) {
+    // The closing line reads "No issues found in …", or counts failures,
+    // errors and warnings ("2 warnings in 41.1s"); warnings do not fail.
+    let summary = output.lines().rev().find(|l| l.starts_with('=') && l.contains(" in ")).unwrap_or_default();
+    let clean = !summary.is_empty() && !summary.contains("failure") && !summary.contains("error");
+    assert!(passed && clean, "schemathesis found problems ({run}):\n{output}");
+}
+
+async fn the_api_keeps_its_openapi_contract(backend: Backend) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let database_url = backend.database_url(dir.path()).await;
+    let served =
+        ServeProcess::start(&database_url, "0.0.0.0/0,::/0", &[("LOCKSTEP_WORKER__ENABLED", "false")], &[]).await;
+    let token = served.tenant_admin("acme").await;
+
+    let tenant_routes = schemathesis(&served, &token, &["--exclude-operation-id", "create_tenant"]).await;
+    assert_passed(tenant_routes, "every route with an admin's token");
+    let operator = served.operator_token.clone();
+    let operator_route = schemathesis(&served, &operator, &["--include-operation-id", "create_tenant"]).await;
+    assert_passed(operator_route, "POST /v1/tenants with the operator token");
+}
+both_backends!(the_api_keeps_its_openapi_contract);
