@@ -124,6 +124,7 @@ macro_rules! conformance_tests {
             a_failed_outcome_keeps_the_errors,
             a_retry_outcome_stays_syncing_until_the_retry_time,
             a_finish_with_a_stale_claim_is_refused,
+            a_group_of_finishes_is_stored_whole_or_refused_whole,
             a_change_during_the_sync_sends_the_record_back_to_pending,
             retrying_moves_only_failed_states_back_to_pending,
             next_due_at_is_the_earliest_pending_or_syncing_due_time,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::support::*;
-use crate::{Store, SyncOutcome, SyncStatus};
+use crate::{Store, StoreError, SyncOutcome, SyncStatus};
 
 pub async fn a_synced_outcome_records_the_sync(store: Arc<dyn Store>) {
     let (tenant_id, okta, record) = one_pending(&store).await;
@@ -246,4 +246,34 @@ pub async fn retrying_failed_syncs_signals_work(store: Arc<dyn Store>) {
         assert_eq!(moved, 1);
     };
     assert!(signalled_by(&store, retry).await, "no work signal within 5 s of the retry");
+}
+
+/// A database may refuse a value a third party sent (PostgreSQL cannot hold
+/// a NUL in JSON text); then none of the group applies and the error says
+/// so (`Refused`), so the caller can record the others one by one. A
+/// database that holds the value stores it as given.
+pub async fn a_group_of_finishes_is_stored_whole_or_refused_whole(store: Arc<dyn Store>) {
+    let (tenant_id, okta, first) = one_pending(&store).await;
+    let planner = TestPlanner::pending(&[okta], at(1), at(10));
+    let second = write_one(&store, tenant_id, put("e2", json!({"n": 1})), &planner, at(1)).await;
+    let claimed = claim_all(&store, at(10), at(40)).await;
+    let claim_of = |id: i64| claimed.iter().find(|c| c.record.id == id).expect("claimed").state.clone();
+    let refused = vec![error("email", "400", "bad\u{0}value")];
+    let group = vec![
+        finish(&claim_of(first.id), SyncOutcome::Synced { remote_id: None }, at(11)),
+        finish(&claim_of(second.id), SyncOutcome::Failed { errors: refused.clone() }, at(11)),
+    ];
+    match store.finish_syncs(group).await {
+        Ok(applied) => {
+            assert_eq!(applied, vec![true, true]);
+            assert_eq!(state(&store, tenant_id, second.id, okta).await.errors, refused);
+        }
+        Err(StoreError::Refused(_)) => {
+            for record in [first.id, second.id] {
+                let s = state(&store, tenant_id, record, okta).await;
+                assert_eq!(s.status, SyncStatus::Syncing, "nothing of a refused group applies");
+            }
+        }
+        Err(other) => panic!("a refused value must be reported as Refused, not {other}"),
+    }
 }

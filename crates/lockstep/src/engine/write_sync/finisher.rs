@@ -137,3 +137,106 @@ pub fn outcome_name(outcome: &SyncOutcome) -> &'static str {
         SyncOutcome::Retry { .. } => "retry",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use chrono::DateTime;
+    use lockstep_store::{ClaimedSync, StoreResult, SyncStatus, Timestamp};
+    use tokio::sync::Notify;
+
+    use super::*;
+
+    /// A queue that refuses, as PostgreSQL does, every write holding a NUL,
+    /// and remembers what it recorded and how many calls it took.
+    #[derive(Default)]
+    struct RefusesNul {
+        recorded: Mutex<Vec<SyncFinish>>,
+        calls: Mutex<usize>,
+    }
+
+    #[async_trait]
+    impl SyncQueue for RefusesNul {
+        fn work_signal(&self) -> Arc<Notify> {
+            Arc::new(Notify::new())
+        }
+        async fn retry_failed(&self, _: i64, _: i64, _: Option<i64>, _: Timestamp) -> StoreResult<u64> {
+            Ok(0)
+        }
+        async fn claim_due_syncs(&self, _: Timestamp, _: Timestamp, _: u32) -> StoreResult<Vec<ClaimedSync>> {
+            Ok(Vec::new())
+        }
+        async fn finish_syncs(&self, finishes: Vec<SyncFinish>) -> StoreResult<Vec<bool>> {
+            *self.calls.lock().unwrap() += 1;
+            let holds_nul = |f: &SyncFinish| match &f.outcome {
+                SyncOutcome::Failed { errors } | SyncOutcome::Retry { errors, .. } => {
+                    errors.iter().any(|e| e.message.contains('\0'))
+                }
+                SyncOutcome::Synced { .. } => false,
+            };
+            if finishes.iter().any(holds_nul) {
+                return Err(StoreError::Refused("unsupported Unicode escape sequence".into()));
+            }
+            let applied = vec![true; finishes.len()];
+            self.recorded.lock().unwrap().extend(finishes);
+            Ok(applied)
+        }
+        async fn next_due_at(&self) -> StoreResult<Option<Timestamp>> {
+            Ok(None)
+        }
+        async fn sync_status_counts(&self) -> StoreResult<Vec<(SyncStatus, i64)>> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn finish(record_id: i64, outcome: SyncOutcome) -> SyncFinish {
+        SyncFinish {
+            record_id,
+            integration_id: 1,
+            claim: 1,
+            outcome,
+            now: DateTime::UNIX_EPOCH,
+            repending_due_at: DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_result_the_database_refuses_fails_alone_and_the_others_are_recorded() {
+        let queue = Arc::new(RefusesNul::default());
+        let bad = SyncError { field: None, code: "invalidValue".into(), message: "bad\0value".into() };
+        let group = vec![
+            finish(1, SyncOutcome::Synced { remote_id: None }),
+            finish(2, SyncOutcome::Failed { errors: vec![bad] }),
+            finish(3, SyncOutcome::Synced { remote_id: None }),
+        ];
+        record(&*queue, group, &Metrics::new()).await;
+
+        let recorded = queue.recorded.lock().unwrap();
+        let by_record = |id: i64| recorded.iter().find(|f| f.record_id == id).map(|f| f.outcome.clone());
+        assert_eq!(by_record(1), Some(SyncOutcome::Synced { remote_id: None }));
+        assert_eq!(by_record(3), Some(SyncOutcome::Synced { remote_id: None }));
+        match by_record(2) {
+            Some(SyncOutcome::Failed { errors }) => {
+                assert_eq!(errors[0].code, "unstorable_result");
+                assert!(!errors[0].message.contains('\0'));
+            }
+            other => panic!("the refused result should be recorded as a failure of its own, not {other:?}"),
+        }
+        // The group, then each alone, then the substitute.
+        assert_eq!(*queue.calls.lock().unwrap(), 1 + 3 + 1);
+    }
+
+    #[tokio::test]
+    async fn results_handed_over_are_all_recorded_by_close() {
+        let queue = Arc::new(RefusesNul::default());
+        let finisher = Finisher::start(queue.clone(), Arc::new(Metrics::new()));
+        for id in 0..100 {
+            finisher.submit(finish(id, SyncOutcome::Synced { remote_id: None }));
+        }
+        finisher.close().await;
+        assert_eq!(queue.recorded.lock().unwrap().len(), 100);
+        assert!(*queue.calls.lock().unwrap() <= 100);
+    }
+}

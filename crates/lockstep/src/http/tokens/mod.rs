@@ -28,8 +28,8 @@ use utoipa::ToSchema;
 
 pub use bearer::{constant_time_eq, generate, hash, TokenStatus, TOKEN_PREFIX};
 
-use super::input::check_name;
 use super::extract::{AuthAdmin, OptionalJson, Path};
+use super::input::check_name;
 use super::problem::{ApiError, FieldError, Problem};
 use crate::http::AppState;
 
