@@ -101,11 +101,8 @@ fn main() -> anyhow::Result<()> {
     // Lockstep (API, workers, and SQLite, which runs on their threads), the
     // sandboxes, and the load generator on this thread.
     let lockstep = tokio::runtime::Builder::new_multi_thread().thread_name("lockstep").enable_all().build()?;
-    let sandboxes = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("sandbox")
-        .enable_all()
-        .build()?;
+    let sandboxes =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("sandbox").enable_all().build()?;
     let load = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let config = Config::load(None)?;
     println!(

@@ -27,9 +27,9 @@ pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:
 pub fn database_url(backend: &str, database_url: Option<&str>, dir: &std::path::Path) -> anyhow::Result<String> {
     match backend {
         "sqlite" => Ok(format!("sqlite://{}/bench.db", dir.display())),
-        "postgres" => database_url
-            .map(str::to_owned)
-            .ok_or_else(|| anyhow::anyhow!("--database-url is required for postgres")),
+        "postgres" => {
+            database_url.map(str::to_owned).ok_or_else(|| anyhow::anyhow!("--database-url is required for postgres"))
+        }
         other => anyhow::bail!("unknown backend {other} (sqlite or postgres)"),
     }
 }
