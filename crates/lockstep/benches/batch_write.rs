@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use lockstep::config::Config;
 use serde_json::json;
-use support::{employee, Server};
+use support::{employee, Load, Server};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -151,8 +151,8 @@ async fn run_phase(
     values: (&'static str, u32),
 ) -> Phase {
     let started = Instant::now();
-    let shape = (args.records, args.batch, args.connections);
-    let sent = support::send_batches(client, url, token, shape, |n| employee(n, values)).await;
+    let load = Load { records: args.records, batch: args.batch, connections: args.connections, interval: None };
+    let sent = support::send_batches(client, url, token, load, |n| employee(n, values)).await;
     Phase { name, seconds: started.elapsed().as_secs_f64(), latencies: sent.iter().map(|b| b.latency).collect() }
 }
 

@@ -10,7 +10,11 @@
 //! B on C connections) into a tenant with K SCIM integrations, each its own
 //! sandbox third party on 127.0.0.1, with a grace period of G seconds; then
 //! the workers push every (record, integration) pair, N × K pushes, each a
-//! create in its sandbox. Runs are done for K = 1 and 3 unless
+//! create in its sandbox. The writes go as fast as the API takes them (the
+//! pushes then drain a backlog: their rate is the workers' capacity), or,
+//! with `--rate R`, at a steady R / K records per second, so that R syncs
+//! fall due per second (lateness then says whether the workers keep up
+//! with R). Runs are done for K = 1 and 3 unless
 //! `--integrations` says otherwise, each on a fresh store (on PostgreSQL, on
 //! the same database in a new tenant: give each run its own database, as
 //! `scripts/bench` does, for clean figures).
@@ -44,7 +48,7 @@ use lockstep::config::Config;
 use lockstep_sandbox::{RequestStats, Sandbox, SandboxHandle, SandboxOptions};
 use serde_json::{json, Value};
 use support::cpu::{CpuSampler, CpuSeconds};
-use support::{employee, percentile, SentBatch, Server};
+use support::{employee, percentile, Load, SentBatch, Server};
 use tokio::runtime::Runtime;
 
 #[derive(Debug, Parser)]
@@ -68,6 +72,12 @@ struct Args {
     /// The integrations' grace period.
     #[arg(long, default_value_t = 1.0)]
     grace_seconds: f64,
+    /// Write at a steady rate that makes this many syncs due per second
+    /// (records/s = rate / integrations), to see how late pushes start at
+    /// that rate. Unset: write as fast as the API takes it, then measure how
+    /// fast the workers drain what is due.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Give up when the pushes have not all arrived after this long.
     #[arg(long, default_value_t = 3_600)]
     timeout_seconds: u64,
@@ -106,12 +116,13 @@ fn main() -> anyhow::Result<()> {
     let load = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let config = Config::load(None)?;
     println!(
-        "backend={} records={} batch={} connections={} grace={}s worker.concurrency={} worker.batch_size={}",
+        "backend={} records={} batch={} connections={} grace={}s writes={} worker.concurrency={} worker.batch_size={}",
         args.backend,
         args.records,
         args.batch,
         args.connections,
         args.grace_seconds,
+        args.rate.map_or("as fast as taken".into(), |rate| format!("paced to {rate} syncs due per second")),
         config.worker.concurrency,
         config.worker.batch_size
     );
@@ -177,8 +188,9 @@ async fn run(
     let cpu = CpuSampler::start();
     let started = Instant::now();
     let url = format!("{}/v1/records/employee/batch", server.base);
-    let shape = (args.records, args.batch, args.connections);
-    let batches = support::send_batches(&client, &url, &token, shape, |n| employee(n, ("v1", 1))).await;
+    let interval = args.rate.map(|rate| Duration::from_secs_f64(args.batch as f64 * integrations as f64 / rate));
+    let load = Load { records: args.records, batch: args.batch, connections: args.connections, interval };
+    let batches = support::send_batches(&client, &url, &token, load, |n| employee(n, ("v1", 1))).await;
     let writes_per_second = args.records as f64 / started.elapsed().as_secs_f64();
 
     let pushes = args.records * integrations;

@@ -149,21 +149,37 @@ pub struct SentBatch {
     pub acknowledged_at: DateTime<Utc>,
 }
 
-/// Sends `records` employees (`make(n)` each) to the batch endpoint in
-/// batches of `batch`, at most `connections` requests in flight; answers
-/// every batch in the order sent. Panics on a refused batch: a benchmark
-/// that stored less than it claims must not print a figure.
+/// How a benchmark sends its records.
+#[derive(Debug, Clone, Copy)]
+pub struct Load {
+    pub records: usize,
+    /// Records per request.
+    pub batch: usize,
+    /// Requests in flight at most.
+    pub connections: usize,
+    /// When set, batch `i` is sent no earlier than `i × interval` after the
+    /// first (a steady rate); otherwise as fast as the connections allow.
+    pub interval: Option<Duration>,
+}
+
+/// Sends `load.records` employees (`make(n)` each) to the batch endpoint;
+/// answers every batch in the order sent. Panics on a refused batch: a
+/// benchmark that stored less than it claims must not print a figure.
 pub async fn send_batches(
     client: &reqwest::Client,
     url: &str,
     token: &str,
-    (records, batch, connections): (usize, usize, usize),
+    load: Load,
     make: impl Fn(usize) -> Value,
 ) -> Vec<SentBatch> {
-    let semaphore = Arc::new(Semaphore::new(connections));
+    let semaphore = Arc::new(Semaphore::new(load.connections));
     let mut tasks = Vec::new();
-    for first in (0..records).step_by(batch) {
-        let last = (first + batch).min(records);
+    let started = tokio::time::Instant::now();
+    for (index, first) in (0..load.records).step_by(load.batch).enumerate() {
+        if let Some(interval) = load.interval {
+            tokio::time::sleep_until(started + interval * index as u32).await;
+        }
+        let last = (first + load.batch).min(load.records);
         let body = serde_json::to_vec(&json!({"records": (first..last).map(&make).collect::<Vec<_>>()}))
             .expect("JSON values serialise");
         let permit = semaphore.clone().acquire_owned().await.expect("the semaphore is never closed");
