@@ -11,14 +11,30 @@
 //! infers (create an integration, then read, patch and delete it). The test
 //! fails on any failure or error it reports.
 //!
-//! Two runs share one server: the tenant admin's token for every operation
-//! but `POST /v1/tenants`, then the operator's token for that one.
+//! Three runs share one server, each with the credential its operations take:
+//!
+//! 1. every operation of a tenant's admin but `POST /v1/tokens/{id}/revoke`,
+//!    with the admin's first token;
+//! 2. `POST /v1/tenants`, with the operator's token;
+//! 3. revocation, with a token made for this run alone, beside the two
+//!    operations it chains with (make a token, revoke it, read it back).
+//!
+//! Revocation runs apart because a revoked credential fails every request
+//! after it: a run that revoked the token it authenticates with would get
+//! only 401s from then on and check nothing, and still pass. So run 1 can
+//! revoke nothing, and run 3's hook never sends a revocation of run 3's own
+//! token (it may well revoke the first token, whose run is over). Each run
+//! must end with its token still signing in, and the test fails when
+//! schemathesis warns that an operation answered only 401 or 403: a sign
+//! that a run lost its credential, whatever the cause.
+//!
 //! `tests/contract/schemathesis.toml` names the outcomes that depend on the
 //! server's state (412 for `If-Match`, 422 for a merge patch that would leave
 //! an integration invalid); `tests/contract/schemathesis_hooks.py` keeps
 //! schemathesis from generating "valid" bodies that break the rules JSON
 //! Schema cannot state (two fields mapped to one target, a max wait shorter
-//! than the grace period, …). Both say why, rule by rule.
+//! than the grace period, a token's expiry more than a year ahead or for an
+//! admin of another tenant, …). Both say why, rule by rule.
 //!
 //! The server allows outbound addresses of every range, because generated
 //! integrations point at whatever address their schema permits and the
@@ -35,6 +51,8 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use reqwest::Method;
+use serde_json::json;
 use support::lockstep_bin::ServeProcess;
 use support::{venv_bin, Backend};
 
@@ -53,21 +71,31 @@ fn setting<T: std::str::FromStr>(key: &str, default: T) -> T {
     std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// Runs `schemathesis run` against `served` with `token`; answers its output
+/// Who a run authenticates as, for the hooks' rules about the caller.
+struct Caller<'a> {
+    token: &'a str,
+    admin_id: Option<i64>,
+    token_id: Option<i64>,
+}
+
+/// Runs `schemathesis run` against `served` as `caller`; answers its output
 /// and whether it passed.
-async fn schemathesis(served: &ServeProcess, token: &str, operations: &[&str]) -> (bool, String) {
+async fn schemathesis(served: &ServeProcess, caller: &Caller<'_>, operations: &[&str]) -> (bool, String) {
     let workdir = tempfile::tempdir().expect("a temporary directory");
     let mut command = tokio::process::Command::new(venv_bin("schemathesis"));
+    let known = |id: Option<i64>| id.map(|id| id.to_string()).unwrap_or_default();
     command
         .current_dir(workdir.path())
         .env("SCHEMATHESIS_HOOKS", contract_file("schemathesis_hooks.py"))
+        .env("LOCKSTEP_TEST_CALLER_ADMIN_ID", known(caller.admin_id))
+        .env("LOCKSTEP_TEST_CALLER_TOKEN_ID", known(caller.token_id))
         .env("NO_COLOR", "1")
         .arg("--config-file")
         .arg(contract_file("schemathesis.toml"))
         .arg("run")
         .arg(format!("{}/openapi.json", served.base_url))
         .args(["--checks", "all"])
-        .args(["--header", &format!("Authorization: Bearer {token}")])
+        .args(["--header", &format!("Authorization: Bearer {}", caller.token)])
         .args(["--max-examples", &setting("LOCKSTEP_TEST_SCHEMATHESIS_EXAMPLES", EXAMPLES).to_string()])
         .args(["--seed", &setting("LOCKSTEP_TEST_SCHEMATHESIS_SEED", SEED).to_string()])
         .args(["--workers", "1"])
@@ -82,12 +110,22 @@ async fn schemathesis(served: &ServeProcess, token: &str, operations: &[&str]) -
     (output.status.success(), text)
 }
 
+/// schemathesis's warning that an operation answered only 401 or 403.
+const AUTHENTICATION_FAILED: &str = "Authentication failed";
+
 fn assert_passed((passed, output): (bool, String), run: &str) {
     // The closing line reads "No issues found in …", or counts failures,
-    // errors and warnings ("2 warnings in 41.1s"); warnings do not fail.
+    // errors and warnings ("2 warnings in 41.1s"). Warnings do not fail,
+    // but for the one that says a run lost its credential.
     let summary = output.lines().rev().find(|l| l.starts_with('=') && l.contains(" in ")).unwrap_or_default();
     let clean = !summary.is_empty() && !summary.contains("failure") && !summary.contains("error");
     assert!(passed && clean, "schemathesis found problems ({run}):\n{output}");
+    assert!(!output.contains(AUTHENTICATION_FAILED), "an operation answered only 401 or 403 ({run}):\n{output}");
+}
+
+/// Asserts that `token` still signs in once its run is over.
+async fn assert_still_signs_in(served: &ServeProcess, token: &str) {
+    served.call(token, Method::GET, "/v1/me", None).await;
 }
 
 async fn the_api_keeps_its_openapi_contract(backend: Backend) {
@@ -96,11 +134,29 @@ async fn the_api_keeps_its_openapi_contract(backend: Backend) {
     let served =
         ServeProcess::start(&database_url, "0.0.0.0/0,::/0", &[("LOCKSTEP_WORKER__ENABLED", "false")], &[]).await;
     let token = served.tenant_admin("acme").await;
+    let admin_id = served.call(&token, Method::GET, "/v1/me", None).await["admin"]["id"].as_i64();
 
-    let tenant_routes = schemathesis(&served, &token, &["--exclude-operation-id", "create_tenant"]).await;
-    assert_passed(tenant_routes, "every route with an admin's token");
-    let operator = served.operator_token.clone();
+    let admin = Caller { token: &token, admin_id, token_id: None };
+    let every_route = ["--exclude-operation-id", "create_tenant", "--exclude-operation-id", "revoke_token"];
+    assert_passed(schemathesis(&served, &admin, &every_route).await, "every route with an admin's token");
+    assert_still_signs_in(&served, &token).await;
+
+    let operator = Caller { token: &served.operator_token, admin_id: None, token_id: None };
     let operator_route = schemathesis(&served, &operator, &["--include-operation-id", "create_tenant"]).await;
     assert_passed(operator_route, "POST /v1/tenants with the operator token");
+
+    let made = served.call(&token, Method::POST, "/v1/tokens", Some(json!({"label": "contract: revocation"}))).await;
+    let revoker = made["token"].as_str().expect("a new token's value").to_owned();
+    let revoker_caller = Caller { token: &revoker, admin_id, token_id: made["id"].as_i64() };
+    let revocation = [
+        "--include-operation-id",
+        "create_token",
+        "--include-operation-id",
+        "revoke_token",
+        "--include-operation-id",
+        "get_token",
+    ];
+    assert_passed(schemathesis(&served, &revoker_caller, &revocation).await, "revocation with a token of its own");
+    assert_still_signs_in(&served, &revoker).await;
 }
 both_backends!(the_api_keeps_its_openapi_contract);

@@ -7,13 +7,15 @@
 //! no longer has.
 //! Tenant B uses tenant A's ids everywhere an id goes: an id in a path
 //! answers 404, a list shows nothing of A's, a cursor of A's list is
-//! refused, and a write that names A's key makes B's own resource. Last,
-//! everything of A's is read back unchanged.
+//! refused, an id of A's in a body is a 422 naming it (as an id that does
+//! not exist), and a write that names A's key makes B's own resource. Last,
+//! everything of A's is read back unchanged, and A's tokens still sign in.
 
 mod support;
 
 use std::collections::BTreeSet;
 
+use reqwest::Method;
 use serde_json::{json, Value};
 use support::api::scim_integration;
 use support::app::{TenantAdmin, TestApp};
@@ -25,12 +27,14 @@ struct TenantA {
     integration_id: i64,
     /// The `next_cursor` of A's first page of employees.
     cursor: String,
+    /// A's tokens, by id and value: its admin's first and one made after.
+    tokens: Vec<(i64, String)>,
 }
 
 const RECORDS: [&str; 3] = ["e-1", "e-2", "batch"];
 
 /// The operations [`probe`] has an entry for.
-const PROBED: [(&str, &str); 23] = [
+const PROBED: [(&str, &str); 27] = [
     ("post", "/v1/tenants"),
     ("get", "/healthz"),
     ("get", "/metrics"),
@@ -38,6 +42,10 @@ const PROBED: [(&str, &str); 23] = [
     ("get", "/v1/me"),
     ("get", "/v1/admins"),
     ("post", "/v1/admins"),
+    ("get", "/v1/tokens"),
+    ("post", "/v1/tokens"),
+    ("get", "/v1/tokens/{id}"),
+    ("post", "/v1/tokens/{id}/revoke"),
     ("get", "/v1/integrations"),
     ("post", "/v1/integrations"),
     ("get", "/v1/integrations/{id}"),
@@ -65,7 +73,12 @@ async fn tenant_a(app: &TestApp) -> TenantA {
     }
     let page = app.get("/v1/records/employee?limit=1", &admin.token).await;
     let cursor = page.body["next_cursor"].as_str().expect("a second page").to_owned();
-    TenantA { admin, integration_id, cursor }
+    let first = app.get("/v1/tokens", &admin.token).await.body["data"][0]["id"].as_i64().expect("the first token");
+    let made = app.post("/v1/tokens", &admin.token, json!({"label": "CI", "expires_in_seconds": 3600})).await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    let second = (made.body["id"].as_i64().expect("an id"), made.body["token"].as_str().expect("a value").to_owned());
+    let tokens = vec![(first, admin.token.clone()), second];
+    TenantA { admin, integration_id, cursor, tokens }
 }
 
 /// Everything of A's as A reads it, to compare before and after.
@@ -78,6 +91,7 @@ async fn snapshot(app: &TestApp, a: &TenantA) -> Value {
     }
     json!({
         "admins": app.get("/v1/admins", token).await.body,
+        "tokens": app.get("/v1/tokens", token).await.body,
         "integration": app.get(&format!("/v1/integrations/{}", a.integration_id), token).await.body,
         "records": records,
     })
@@ -111,6 +125,29 @@ async fn probe(app: &TestApp, a: &TenantA, b: &TenantAdmin, method: &str, templa
             // An email is unique within a tenant only: A's does not conflict.
             let created = app.post("/v1/admins", token, json!({"email": "admin@alpha.test", "name": "B's"})).await;
             assert_eq!(created.status, 201, "{}", created.text);
+        }
+        ("get", "/v1/tokens") => {
+            let list = app.get("/v1/tokens", token).await;
+            let seen = ids(&list.body, "/id");
+            assert!(a.tokens.iter().all(|(id, _)| !seen.contains(&json!(id))), "{}", list.text);
+            let of_a = app.get(&format!("/v1/tokens?admin_id={}", a.admin.admin_id), token).await;
+            assert_eq!(of_a.body["data"], json!([]), "{}", of_a.text);
+        }
+        ("post", "/v1/tokens") => {
+            // An admin of another tenant is refused as one that does not exist.
+            let stolen = app.post("/v1/tokens", token, json!({"admin_id": a.admin.admin_id})).await;
+            stolen.problem(422);
+            assert_eq!(stolen.error_fields(), ["admin_id"], "{}", stolen.text);
+        }
+        ("get", "/v1/tokens/{id}") => {
+            for (id, _) in &a.tokens {
+                app.get(&format!("/v1/tokens/{id}"), token).await.problem(404);
+            }
+        }
+        ("post", "/v1/tokens/{id}/revoke") => {
+            for (id, _) in &a.tokens {
+                app.send(Method::POST, &format!("/v1/tokens/{id}/revoke"), Some(token), None).await.problem(404);
+            }
         }
         ("get", "/v1/integrations") => {
             let list = app.get("/v1/integrations", token).await;
@@ -206,5 +243,10 @@ async fn no_route_shows_or_changes_another_tenants_data(backend: Backend) {
     assert!(stale.is_empty(), "probes of operations the document no longer lists: {stale:?}");
 
     assert_eq!(snapshot(&app, &a).await, before, "tenant A's data changed");
+    for (id, value) in &a.tokens {
+        let me = app.get("/v1/me", value).await;
+        assert_eq!(me.status, 200, "A's token {id} no longer signs in: {}", me.text);
+        assert_eq!(me.body["admin"]["id"], json!(a.admin.admin_id), "{}", me.text);
+    }
 }
 both_backends!(no_route_shows_or_changes_another_tenants_data);

@@ -13,6 +13,13 @@
 //!   (a connector's `kind` beside its struct) as an `allOf` of the struct
 //!   and the tag. When the struct refuses unknown keys no value satisfies
 //!   both halves, so such an `allOf` becomes the one object serde reads.
+//!   A `#[serde(flatten)]`ed struct in an answer (a new token: its view
+//!   and its value) is an `allOf` of open objects, which says the same as
+//!   one object with the properties of both; it becomes that object, so a
+//!   client generator meets one type, not a composition.
+//! - [`not_both`]: two fields of a body of which at most one may be given
+//!   (a token's `expires_at` and `expires_in_seconds`), which utoipa cannot
+//!   state, as a `not`.
 //! - [`parameters_as_sent`]: an optional parameter is absent or a string on
 //!   the wire, never `null` (utoipa writes `Option<T>` as "T or null", which
 //!   a client would send as the text `null`); a path parameter is required
@@ -107,6 +114,7 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| serde_json::to_string_prett
 pub fn document() -> Value {
     let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     merge_all_of(&mut document);
+    not_both(&mut document, "CreateToken", tokens::EXPIRY_FIELDS);
     parameters_as_sent(&mut document);
     record_named_batch(&mut document);
     standard_responses(&mut document);
@@ -197,8 +205,10 @@ fn standard_responses(document: &mut Value) {
     }
 }
 
-/// Replaces each `allOf` of object schemas, one of which refuses unknown
-/// keys, with the single object they describe together.
+/// Replaces each `allOf` of object schemas with the single object they
+/// describe together: closed (refusing unknown keys) when one of them is,
+/// as serde reads it; open otherwise. Parts that define the same property
+/// differently stay an `allOf`, since one object could not say both.
 fn merge_all_of(document: &mut Value) {
     let components = document.pointer("/components/schemas").and_then(Value::as_object).cloned().unwrap_or_default();
     merge_all_of_in(document, &components);
@@ -225,15 +235,18 @@ fn merge_all_of_in(node: &mut Value, components: &serde_json::Map<String, Value>
                 part.get("type") == Some(&json!("object"))
                     && !["allOf", "oneOf", "anyOf"].iter().any(|k| part.get(k).is_some())
             });
-            let closed = resolved.iter().any(|part| part.get("additionalProperties") == Some(&json!(false)));
-            if !(objects && closed) {
+            if !objects {
                 return;
             }
+            let closed = resolved.iter().any(|part| part.get("additionalProperties") == Some(&json!(false)));
             let mut properties = serde_json::Map::new();
             let mut required: Vec<Value> = Vec::new();
             for part in &resolved {
-                if let Some(Value::Object(props)) = part.get("properties") {
-                    properties.extend(props.clone());
+                for (name, schema) in part.get("properties").and_then(Value::as_object).into_iter().flatten() {
+                    match properties.get(name) {
+                        Some(defined) if defined != schema => return,
+                        _ => properties.insert(name.clone(), schema.clone()),
+                    };
                 }
                 for name in part.get("required").and_then(Value::as_array).into_iter().flatten() {
                     if !required.contains(name) {
@@ -245,7 +258,9 @@ fn merge_all_of_in(node: &mut Value, components: &serde_json::Map<String, Value>
             object.insert("type".into(), json!("object"));
             object.insert("properties".into(), Value::Object(properties));
             object.insert("required".into(), Value::Array(required));
-            object.insert("additionalProperties".into(), json!(false));
+            if closed {
+                object.insert("additionalProperties".into(), json!(false));
+            }
         }
         Value::Array(items) => {
             for item in items {
@@ -254,6 +269,19 @@ fn merge_all_of_in(node: &mut Value, components: &serde_json::Map<String, Value>
         }
         _ => {}
     }
+}
+
+/// Says that the body schema `schema` takes at most one of `fields`: a body
+/// that gives both (neither `null`, which is the same as leaving it out) is
+/// one the server refuses.
+fn not_both(document: &mut Value, schema: &str, fields: [&str; 2]) {
+    let Some(object) = document.pointer_mut(&format!("/components/schemas/{schema}")).and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let given: serde_json::Map<String, Value> =
+        fields.iter().map(|field| ((*field).to_owned(), json!({"not": {"type": "null"}}))).collect();
+    object.insert("not".into(), json!({"required": fields, "properties": given}));
 }
 
 /// utoipa files every response body under `application/json`; error
@@ -358,5 +386,35 @@ mod tests {
         let mut keys: Vec<&str> = connector["properties"].as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort();
         assert_eq!(keys, ["base_url", "bearer_token", "kind"]);
+    }
+
+    #[test]
+    fn a_new_token_is_one_object_its_view_and_its_value() {
+        let document = document();
+        let schemas = &document["components"]["schemas"];
+        let created = &schemas["TokenCreated"];
+        let mut keys: Vec<&String> = created["properties"].as_object().unwrap().keys().collect();
+        let mut expected: Vec<&String> = schemas["TokenView"]["properties"].as_object().unwrap().keys().collect();
+        let token = "token".to_owned();
+        expected.push(&token);
+        keys.sort();
+        expected.sort();
+        assert_eq!(keys, expected, "{created}");
+        assert!(created["required"].as_array().unwrap().contains(&json!("token")), "{created}");
+        assert!(created.get("additionalProperties").is_none(), "an answer may grow: {created}");
+    }
+
+    #[test]
+    fn a_token_body_states_the_rules_the_server_checks() {
+        let document = document();
+        let body = &document["components"]["schemas"]["CreateToken"];
+        assert_eq!(body["additionalProperties"], json!(false), "{body}");
+        let label = &body["properties"]["label"];
+        assert_eq!(label["pattern"], json!(super::super::input::NAME_PATTERN), "{label}");
+        assert_eq!((&label["minLength"], &label["maxLength"]), (&json!(1), &json!(200)), "{label}");
+        let lifetime = &body["properties"]["expires_in_seconds"];
+        assert_eq!((&lifetime["minimum"], &lifetime["maximum"]), (&json!(1), &json!(tokens::MAX_LIFETIME_SECONDS)));
+        assert_eq!(body["not"]["required"], json!(tokens::EXPIRY_FIELDS), "{body}");
+        assert_eq!(body["not"]["properties"]["expires_at"], json!({"not": {"type": "null"}}), "{body}");
     }
 }

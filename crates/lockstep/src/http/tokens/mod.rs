@@ -24,17 +24,23 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use lockstep_store::AdminToken;
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, SchemaFormat, SchemaType, Type};
 use utoipa::ToSchema;
 
 pub use bearer::{constant_time_eq, generate, hash, TokenStatus, TOKEN_PREFIX};
 
 use super::extract::{AuthAdmin, OptionalJson, Path};
-use super::input::check_name;
+use super::input::{check_name, text_schema, MAX_NAME_CHARS, NAME_PATTERN};
 use super::problem::{ApiError, FieldError, Problem};
+use crate::domain::numbers::optional_whole;
 use crate::http::AppState;
 
 /// The longest a token may be made to live: a year.
 pub const MAX_LIFETIME_SECONDS: i64 = 365 * 24 * 3600;
+
+/// The two ways to give a token an expiry, of which a body gives at most one
+/// (the OpenAPI document states it as a `not`, see `openapi.rs`).
+pub const EXPIRY_FIELDS: [&str; 2] = ["expires_at", "expires_in_seconds"];
 
 /// A token as the API shows it: never its value or its hash.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -76,19 +82,44 @@ pub struct TokenList {
     pub data: Vec<TokenView>,
 }
 
-/// A token to make. Every field is optional; an empty body makes a token
-/// for the caller that does not expire.
+/// A token to make. Every field is optional, and `null` is the same as
+/// leaving a field out; an empty body makes a token for the caller that does
+/// not expire. `expires_at` and `expires_in_seconds`: at most one.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
-    /// The admin of the caller's tenant the token signs in as; default: the caller.
+    /// The admin of the caller's tenant the token signs in as (another
+    /// tenant's admin is refused with 422, as one that does not exist);
+    /// default: the caller.
+    #[serde(default, deserialize_with = "optional_whole")]
     pub admin_id: Option<i64>,
-    /// What the token is for: 1–200 characters.
+    #[schema(schema_with = label_schema)]
     pub label: Option<String>,
-    /// When the token stops working (RFC 3339): in the future, at most 365 days ahead.
+    /// When the token stops working (RFC 3339): in the future, at most 365
+    /// days ahead. Not with `expires_in_seconds`.
     pub expires_at: Option<DateTime<Utc>>,
-    /// Or: how long the token works, 1 to 31,536,000 seconds (365 days).
+    #[serde(default, deserialize_with = "optional_whole")]
+    #[schema(schema_with = lifetime_schema)]
     pub expires_in_seconds: Option<i64>,
+}
+
+/// A token's label: the rules of a display name ([`check_name`]), or `null`.
+fn label_schema() -> Object {
+    text_schema(1, Some(MAX_NAME_CHARS), NAME_PATTERN)
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .description(Some("What the token is for: 1–200 characters, not only spaces, no control characters."))
+        .build()
+}
+
+/// A token's lifetime in seconds: a whole number from 1 to [`MAX_LIFETIME_SECONDS`], or `null`.
+fn lifetime_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(1))
+        .maximum(Some(MAX_LIFETIME_SECONDS))
+        .description(Some("Or: how long the token works, 1 to 31,536,000 seconds (365 days). Not with `expires_at`."))
+        .build()
 }
 
 /// A new token and its value.
@@ -156,7 +187,7 @@ fn admin_filter(query: &str) -> Result<Option<i64>, ApiError> {
         if key == "admin_id" {
             let id = value
                 .parse::<i64>()
-                .map_err(|_| ApiError::BadRequest(format!("admin_id must be an admin's id; got `{value}`")))?;
+                .map_err(|_| ApiError::bad_parameter("admin_id", format!("must be an admin's id; got `{value}`")))?;
             admin_id = Some(id);
         }
     }
@@ -169,7 +200,7 @@ fn admin_filter(query: &str) -> Result<Option<i64>, ApiError> {
     responses(
         (status = 200, description = "The tenant's tokens, revoked and expired ones included, oldest first",
             body = TokenList),
-        (status = 400, description = "A bad admin_id", body = Problem),
+        (status = 400, description = "An admin_id that is not an integer, named in `errors`", body = Problem),
         (status = 401, description = "No or a bad bearer token", body = Problem),
     ))]
 pub async fn list_tokens(
@@ -260,6 +291,7 @@ pub async fn revoke_token(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::extract::decode;
     use chrono::TimeZone;
 
     fn now() -> DateTime<Utc> {
@@ -297,6 +329,21 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(fields(within(both).unwrap_err()), ["label", "expires_in_seconds"]);
+    }
+
+    #[test]
+    fn null_is_a_field_left_out_and_whole_numbers_may_be_written_as_floats() {
+        let body: CreateToken =
+            decode(br#"{"admin_id": 7.0, "label": null, "expires_at": null, "expires_in_seconds": 60.0}"#).unwrap();
+        assert_eq!(body.admin_id, Some(7));
+        assert_eq!(body.validate(now()).unwrap(), (None, Some(now() + Duration::seconds(60))));
+        for (bad, field) in [
+            (&br#"{"expires_in_seconds": 60.5}"#[..], "expires_in_seconds"),
+            (br#"{"admin_id": "7"}"#, "admin_id"),
+            (br#"[7, "CI"]"#, "body"),
+        ] {
+            assert_eq!(fields(decode::<CreateToken>(bad).unwrap_err()), [field], "{}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]
