@@ -47,12 +47,18 @@ fn claim_due(
     limit: u32,
 ) -> StoreResult<Vec<ClaimedSync>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_error)?;
+    // Only the first `limit` woken states are looked at: filtering on
+    // `due_at > now` inside the walk would read every due state of a
+    // backlog to find the few debounced ones. Those further along are
+    // deferred by later claims, and the claim below skips them meanwhile.
     tx.prepare_cached(
         "UPDATE sync_states SET wake_at = due_at
          WHERE (record_id, integration_id) IN (
-            SELECT record_id, integration_id FROM sync_states
-            WHERE status IN ('sync_pending', 'syncing') AND wake_at <= ?1 AND due_at > ?1
-            ORDER BY wake_at LIMIT ?2)",
+            SELECT record_id, integration_id FROM (
+                SELECT record_id, integration_id, due_at FROM sync_states
+                WHERE status IN ('sync_pending', 'syncing') AND wake_at <= ?1
+                ORDER BY wake_at LIMIT ?2)
+            WHERE due_at > ?1)",
     )
     .and_then(|mut stmt| stmt.execute(params![ms(now), limit]))
     .map_err(db_error)?;
