@@ -289,6 +289,15 @@ impl RecordStore for PgStore {
 
     /// The states of `record_ids`, each with its due time as the scheduler
     /// sees it (its record's debounce column taken into account).
+    async fn records_by_external_ids(
+        &self,
+        _tenant_id: i64,
+        _record_type: &str,
+        _external_ids: &[String],
+    ) -> StoreResult<Vec<Record>> {
+        Err(lockstep_store::StoreError::Database("not implemented".into()))
+    }
+
     async fn sync_states_for_records(&self, tenant_id: i64, record_ids: &[i64]) -> StoreResult<Vec<SyncState>> {
         // Each record is two probes, its row by id and its states by the
         // primary key's prefix, whatever PostgreSQL estimates: `OFFSET 0`

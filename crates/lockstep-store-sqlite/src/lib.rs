@@ -14,9 +14,13 @@
 
 mod codec;
 mod integrations;
+mod jobs;
 mod migrations;
+mod notifications;
+mod overviews;
 mod records;
 mod sync_queue;
+mod sync_runs;
 mod tenants;
 
 use std::path::Path;

@@ -13,6 +13,9 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_integrations_version.sql")),
     (4, include_str!("../migrations/0004_admin_tokens.sql")),
     (5, include_str!("../migrations/0005_sync_status_counts.sql")),
+    (6, include_str!("../migrations/0006_jobs.sql")),
+    (7, include_str!("../migrations/0007_operations.sql")),
+    (8, include_str!("../migrations/0008_notifications.sql")),
 ];
 
 /// Applies the migrations not applied yet.

@@ -248,6 +248,15 @@ impl RecordStore for SqliteStore {
         self.read(|conn| list(conn, tenant_id, record_type, after_id, limit))
     }
 
+    async fn records_by_external_ids(
+        &self,
+        _tenant_id: i64,
+        _record_type: &str,
+        _external_ids: &[String],
+    ) -> StoreResult<Vec<Record>> {
+        Err(lockstep_store::StoreError::Database("not implemented".into()))
+    }
+
     async fn sync_states_for_records(&self, tenant_id: i64, record_ids: &[i64]) -> StoreResult<Vec<SyncState>> {
         self.read(|conn| states_for_records(conn, tenant_id, record_ids))
     }

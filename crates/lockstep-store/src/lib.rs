@@ -1,10 +1,13 @@
 //! The storage seam of Lockstep.
 //!
 //! Everything Lockstep remembers goes through one trait per capability
-//! ([`TenantStore`], [`IntegrationStore`], [`RecordStore`], [`SyncQueue`]),
-//! which together make a [`Store`]: tenants, their admins and the admins'
-//! bearer tokens, integrations, records, and the per-(record, integration)
-//! sync states that the scheduler claims. Two backends implement them,
+//! ([`TenantStore`], [`IntegrationStore`], [`RecordStore`], [`SyncQueue`],
+//! [`JobQueue`], [`OverviewStore`], [`SyncRunStore`],
+//! [`NotificationStore`]), which together make a [`Store`]: tenants, their
+//! admins and the admins' bearer tokens, integrations, records, the
+//! per-(record, integration) sync states that the scheduler claims, the
+//! job queue of background work, Sync Overviews, Sync Now runs and their
+//! logs, notifications and tenant settings. Two backends implement them,
 //! SQLite (the embedded default) and PostgreSQL, each in its own crate with its own
 //! migrations, and both pass the same conformance suite (`conformance`
 //! feature).
@@ -21,6 +24,9 @@
 
 mod error;
 pub mod finish_rules;
+mod job_rows;
+mod notification_rows;
+mod operation_rows;
 mod planned;
 mod rows;
 mod store;
@@ -31,7 +37,11 @@ pub mod conformance;
 
 pub use error::{StoreError, StoreResult};
 pub use planned::apply_planned_sync;
+pub use job_rows::*;
+pub use notification_rows::*;
+pub use operation_rows::*;
 pub use rows::*;
 pub use store::{
-    ensure_current_integrations, IntegrationStore, RecordStore, Store, SyncPlanner, SyncQueue, TenantStore,
+    ensure_current_integrations, IntegrationStore, JobQueue, NotificationStore, OverviewStore, RecordStore, Store,
+    SyncPlanner, SyncQueue, SyncRunStore, TenantStore,
 };

@@ -9,7 +9,12 @@
 //! - [`IntegrationStore`]: a tenant's connections to third parties;
 //! - [`RecordStore`]: versioned records, written with the sync states they imply;
 //! - [`SyncQueue`]: the per-(record, integration) sync states as a queue of
-//!   due work: claims under a lease, fenced finishes, retries.
+//!   due work: claims under a lease, fenced finishes, retries;
+//! - [`JobQueue`]: every other kind of background work (overview and Sync
+//!   Now runs, notification emails) as durable jobs;
+//! - [`OverviewStore`]: Sync Overviews and their changes;
+//! - [`SyncRunStore`]: Sync Now runs, their logs, and the sync states they claim;
+//! - [`NotificationStore`]: admins' notifications, their emails, and tenant settings.
 //!
 //! [`Store`] is all of them together, plus migrations: what the app opens and
 //! hands to each of its parts. A part that needs only one capability names
@@ -19,6 +24,9 @@
 //! of another tenant is reported as absent.
 
 mod integrations;
+mod jobs;
+mod notifications;
+mod operations;
 mod records;
 mod sync_queue;
 mod tenants;
@@ -26,6 +34,9 @@ mod tenants;
 use async_trait::async_trait;
 
 pub use integrations::IntegrationStore;
+pub use jobs::JobQueue;
+pub use notifications::NotificationStore;
+pub use operations::{OverviewStore, SyncRunStore};
 pub use records::{ensure_current_integrations, RecordStore, SyncPlanner};
 pub use sync_queue::SyncQueue;
 pub use tenants::TenantStore;
@@ -34,7 +45,19 @@ use crate::StoreResult;
 
 /// Every capability of a backend, and its migrations.
 #[async_trait]
-pub trait Store: TenantStore + IntegrationStore + RecordStore + SyncQueue + Send + Sync + 'static {
+pub trait Store:
+    TenantStore
+    + IntegrationStore
+    + RecordStore
+    + SyncQueue
+    + JobQueue
+    + OverviewStore
+    + SyncRunStore
+    + NotificationStore
+    + Send
+    + Sync
+    + 'static
+{
     /// Applies the backend's migrations; idempotent.
     async fn migrate(&self) -> StoreResult<()>;
 }

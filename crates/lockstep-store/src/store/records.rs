@@ -68,6 +68,15 @@ pub trait RecordStore: Send + Sync {
         after_id: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<Record>>;
+    /// The tenant's records of a type with these external ids, deleted ones
+    /// included (absent ones left out), in no particular order: how an
+    /// overview matches a page of third-party users to records.
+    async fn records_by_external_ids(
+        &self,
+        tenant_id: i64,
+        record_type: &str,
+        external_ids: &[String],
+    ) -> StoreResult<Vec<Record>>;
     /// The sync states of the given records (of one tenant).
     async fn sync_states_for_records(&self, tenant_id: i64, record_ids: &[i64]) -> StoreResult<Vec<SyncState>>;
 }
