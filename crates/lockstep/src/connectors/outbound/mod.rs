@@ -41,16 +41,26 @@ pub enum BodyError {
     Transport(#[from] reqwest::Error),
 }
 
+/// The most of a page of a listing Lockstep reads: 16 MiB, room for a
+/// page of 1,000 users with large attributes. A listing is read one page at
+/// a time, so this (and not the number of users) bounds its memory.
+pub const MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
+
 /// Reads an answer's body as text (invalid UTF-8 replaced), up to
 /// [`MAX_RESPONSE_BYTES`]. A longer body stops the read at the cap; the
 /// response is dropped, which closes its connection instead of draining it.
-pub async fn read_body(mut response: reqwest::Response) -> Result<String, BodyError> {
-    if response.content_length().is_some_and(|length| length > MAX_RESPONSE_BYTES as u64) {
+pub async fn read_body(response: reqwest::Response) -> Result<String, BodyError> {
+    read_body_up_to(response, MAX_RESPONSE_BYTES).await
+}
+
+/// [`read_body`] with another cap (a listing's page, [`MAX_PAGE_BYTES`]).
+pub async fn read_body_up_to(mut response: reqwest::Response, cap: usize) -> Result<String, BodyError> {
+    if response.content_length().is_some_and(|length| length > cap as u64) {
         return Err(BodyError::TooLarge);
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+        if body.len() + chunk.len() > cap {
             return Err(BodyError::TooLarge);
         }
         body.extend_from_slice(&chunk);

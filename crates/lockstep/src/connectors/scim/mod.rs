@@ -22,7 +22,6 @@
 
 mod errors;
 mod patch;
-pub mod resource;
 
 use async_trait::async_trait;
 use reqwest::header::HeaderMap;
@@ -30,11 +29,12 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::connector::{Connector, ConnectorError, Pushed};
-use super::outbound::{self, BodyError, OutboundClient};
+use super::connector::{Connector, ConnectorError, Pushed, RemoteUser, UsersPage, CANNOT_LIST};
+use super::outbound::{self, BodyError, OutboundClient, MAX_PAGE_BYTES};
 use super::third_party_text;
 use crate::domain::integration::ScimConnectorConfig;
 use crate::domain::mapping::TargetPath;
+use crate::domain::resource;
 
 const SCIM_JSON: &str = "application/scim+json";
 
@@ -92,6 +92,17 @@ impl ScimConnector {
 
     /// Sends one request and reads its answer (up to the outbound cap).
     async fn send(&self, method: Method, url: Url, body: Option<&Value>) -> Result<Answer, ConnectorError> {
+        self.send_capped(method, url, body, outbound::MAX_RESPONSE_BYTES).await
+    }
+
+    /// [`ScimConnector::send`], reading up to `cap` bytes of the answer.
+    async fn send_capped(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        cap: usize,
+    ) -> Result<Answer, ConnectorError> {
         let mut request = self
             .client
             .request(method, url)
@@ -106,7 +117,7 @@ impl ScimConnector {
         let response = request.send().await.map_err(|e| errors::from_transport(&e))?;
         let status = response.status();
         let headers = response.headers().clone();
-        match outbound::read_body(response).await {
+        match outbound::read_body_up_to(response, cap).await {
             Ok(body) => Ok(Answer { status, headers, body }),
             Err(BodyError::TooLarge) => Err(errors::too_large(status, &headers)),
             Err(BodyError::Transport(e)) => Err(errors::from_transport(&e)),
@@ -211,7 +222,7 @@ impl ScimConnector {
     }
 
     /// Creates the user with POST.
-    async fn create(&self, external_id: &str, values: &[(&TargetPath, Value)]) -> Result<Pushed, ConnectorError> {
+    async fn post(&self, external_id: &str, values: &[(&TargetPath, Value)]) -> Result<Pushed, ConnectorError> {
         let mut user = resource::new_user(external_id);
         for (target, value) in values {
             resource::apply(&mut user, target, value.clone());
@@ -225,6 +236,16 @@ impl ScimConnector {
 /// Whether a provider refused a PATCH because a filter matched nothing.
 fn is_no_target(error: &ConnectorError) -> bool {
     matches!(error, ConnectorError::Rejected { errors } if errors.iter().any(|e| e.code == "noTarget"))
+}
+
+/// Reads one user of a listing; `None` for an element that is not a resource.
+fn remote_user(resource: Value) -> Option<RemoteUser> {
+    let Value::Object(resource) = resource else { return None };
+    let id = resource.get("id").and_then(Value::as_str).and_then(third_party_text::remote_id);
+    let external_id = resource.get("externalId").and_then(Value::as_str).map(str::to_owned);
+    // RFC 7643 gives `active` no default; a user that does not say is taken as active.
+    let active = resource.get("active").and_then(Value::as_bool).unwrap_or(true);
+    Some(RemoteUser { id, external_id, active, resource })
 }
 
 fn invalid_user() -> ConnectorError {
@@ -252,7 +273,7 @@ impl Connector for ScimConnector {
         }
         match self.find(external_id).await? {
             Some(current) => self.update_found(current, values, true).await,
-            None => self.create(external_id, values).await,
+            None => self.post(external_id, values).await,
         }
     }
 
@@ -266,5 +287,38 @@ impl Connector for ScimConnector {
             Some(current) => self.update_found(current, &[], false).await,
             None => Ok(Pushed { remote_id: None }),
         }
+    }
+
+    async fn create(&self, external_id: &str, values: &[(&TargetPath, Value)]) -> Result<Pushed, ConnectorError> {
+        self.post(external_id, values).await
+    }
+
+    async fn list_users(&self, start_index: u64, count: u32) -> Result<UsersPage, ConnectorError> {
+        let mut url = self.users.clone();
+        url.query_pairs_mut()
+            .append_pair("startIndex", &start_index.to_string())
+            .append_pair("count", &count.to_string());
+        let answer = self.send_capped(Method::GET, url, None, MAX_PAGE_BYTES).await?;
+        if matches!(
+            answer.status,
+            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED | StatusCode::FORBIDDEN
+        ) {
+            let message = format!(
+                "the third party does not list users: GET {} answered {}",
+                self.users.path(),
+                answer.status
+            );
+            return Err(ConnectorError::rejected(CANNOT_LIST, &message));
+        }
+        let list = answer.json()?;
+        let total = list.get("totalResults").and_then(Value::as_u64);
+        let users = match list.get("Resources") {
+            Some(Value::Array(resources)) => resources.iter().cloned().filter_map(remote_user).collect(),
+            None | Some(Value::Null) => Vec::new(),
+            Some(_) => {
+                return Err(ConnectorError::rejected("invalidResponse", "the third party's list of users is not a list"))
+            }
+        };
+        Ok(UsersPage { users, total })
     }
 }

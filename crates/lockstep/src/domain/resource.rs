@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::domain::mapping::{TargetPath, CORE_USER_SCHEMA};
+use super::mapping::{TargetPath, CORE_USER_SCHEMA};
 
 /// Sets (or, for null, removes) one mapped value in a resource.
 pub fn apply(resource: &mut Map<String, Value>, target: &TargetPath, value: Value) {
@@ -84,6 +84,35 @@ pub fn apply(resource: &mut Map<String, Value>, target: &TargetPath, value: Valu
     }
 }
 
+/// The value a resource holds at a target, `None` when it holds none (an
+/// absent attribute and a null are the same to SCIM). Attribute names are
+/// matched exactly first, then without regard to case (RFC 7643 §2.1), so a
+/// provider that spells `username` still compares equal.
+pub fn get<'r>(resource: &'r Map<String, Value>, target: &TargetPath) -> Option<&'r Value> {
+    let container = match &target.schema {
+        Some(schema) => member(resource, schema)?.as_object()?,
+        None => resource,
+    };
+    let value = member(container, &target.attribute)?;
+    let value = match (&target.filter, &target.sub_attribute) {
+        (Some(filter), Some(sub)) => {
+            let element = value
+                .as_array()?
+                .iter()
+                .find(|e| e.as_object().and_then(|e| member(e, &filter.attribute)) == Some(&filter.value))?;
+            member(element.as_object()?, sub)?
+        }
+        (None, Some(sub)) => member(value.as_object()?, sub)?,
+        _ => value,
+    };
+    (!value.is_null()).then_some(value)
+}
+
+/// A member of an object by name, exactly or else ignoring case.
+fn member<'m>(map: &'m Map<String, Value>, name: &str) -> Option<&'m Value> {
+    map.get(name).or_else(|| map.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value))
+}
+
 /// A new resource for `external_id`, active, with the core schema.
 pub fn new_user(external_id: &str) -> Map<String, Value> {
     let mut resource = Map::new();
@@ -150,6 +179,24 @@ mod tests {
         apply(&mut r, &t("emails[type eq \"work\"].value"), json!("new@x"));
         assert_eq!(r["emails"][1], json!({"type": "work", "value": "new@x", "primary": true}));
         assert_eq!(r["nickName"], json!("kept"));
+    }
+
+    #[test]
+    fn get_reads_every_kind_of_target_and_treats_null_as_absent() {
+        let mut r = new_user("e1");
+        apply(&mut r, &t("userName"), json!("ada@x"));
+        apply(&mut r, &t("name.givenName"), json!("Ada"));
+        apply(&mut r, &t("emails[type eq \"work\"].value"), json!("ada@work"));
+        apply(&mut r, &t("urn:x:ext:department"), json!("Eng"));
+        r.insert("title".into(), Value::Null);
+        assert_eq!(get(&r, &t("userName")), Some(&json!("ada@x")));
+        assert_eq!(get(&r, &t("USERNAME")), Some(&json!("ada@x")), "names ignore case");
+        assert_eq!(get(&r, &t("name.givenName")), Some(&json!("Ada")));
+        assert_eq!(get(&r, &t("emails[type eq \"work\"].value")), Some(&json!("ada@work")));
+        assert_eq!(get(&r, &t("emails[type eq \"home\"].value")), None);
+        assert_eq!(get(&r, &t("urn:x:ext:department")), Some(&json!("Eng")));
+        assert_eq!(get(&r, &t("title")), None);
+        assert_eq!(get(&r, &t("nickName")), None);
     }
 
     #[test]
