@@ -26,6 +26,10 @@ const CONFIG_KEYS: &[&str] = &[
     "body_limit_bytes",
     "outbound",
     "worker",
+    "jobs",
+    "smtp_url",
+    "email_from",
+    "public_url",
 ];
 
 /// Variable families under the same prefix that belong to other commands
@@ -58,6 +62,37 @@ pub struct Config {
     pub body_limit_bytes: usize,
     pub outbound: OutboundConfig,
     pub worker: WorkerConfig,
+    pub jobs: JobsConfig,
+    /// Where notification emails are sent: `smtp://host:port` (or
+    /// `smtps://`, with `user:password@` when the server wants them).
+    /// `None`: notifications are not emailed (the log says where each
+    /// would have gone).
+    #[serde(default)]
+    pub smtp_url: Option<String>,
+    /// The sender of notification emails.
+    pub email_from: String,
+    /// The address admins reach this Lockstep at, for the links in emails.
+    pub public_url: String,
+}
+
+/// The background-job workers of this process (overview runs, Sync Now
+/// runs, notification emails). They run when `worker.enabled` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsConfig {
+    /// How long a claim holds a job; a running job renews it every third
+    /// of it, so this is how long a crashed process's job waits.
+    pub lease_seconds: f64,
+    /// The longest a job worker sleeps between looks at the store.
+    pub idle_poll_seconds: f64,
+    /// Overviews computed at once, across all processes.
+    pub overview_concurrency: u32,
+    /// Sync Now runs applied at once, across all processes.
+    pub sync_run_concurrency: u32,
+    /// Pushes in flight per Sync Now run.
+    pub sync_run_pushes: usize,
+    /// Emails sent at once, across all processes.
+    pub email_concurrency: u32,
 }
 
 /// Timeouts of requests to third parties.
@@ -92,6 +127,10 @@ impl std::fmt::Debug for Config {
             .field("body_limit_bytes", &self.body_limit_bytes)
             .field("outbound", &self.outbound)
             .field("worker", &self.worker)
+            .field("jobs", &self.jobs)
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("email_from", &self.email_from)
+            .field("public_url", &self.public_url)
             .finish()
     }
 }
@@ -203,6 +242,8 @@ impl Config {
             ("worker.idle_poll_seconds", self.worker.idle_poll_seconds),
             ("outbound.connect_timeout_seconds", self.outbound.connect_timeout_seconds),
             ("outbound.request_timeout_seconds", self.outbound.request_timeout_seconds),
+            ("jobs.lease_seconds", self.jobs.lease_seconds),
+            ("jobs.idle_poll_seconds", self.jobs.idle_poll_seconds),
         ] {
             anyhow::ensure!(v.is_finite() && v > 0.0, "{name} must be a positive number of seconds");
         }
@@ -213,6 +254,27 @@ impl Config {
             anyhow::ensure!(token.len() >= 16, "metrics_token must be at least 16 characters");
         }
         anyhow::ensure!(self.body_limit_bytes >= 1024, "body_limit_bytes must be at least 1024");
+        for (name, v) in [
+            ("jobs.overview_concurrency", self.jobs.overview_concurrency as usize),
+            ("jobs.sync_run_concurrency", self.jobs.sync_run_concurrency as usize),
+            ("jobs.sync_run_pushes", self.jobs.sync_run_pushes),
+            ("jobs.email_concurrency", self.jobs.email_concurrency as usize),
+        ] {
+            anyhow::ensure!(v >= 1, "{name} must be at least 1");
+        }
+        if let Some(smtp) = &self.smtp_url {
+            let url = url::Url::parse(smtp).map_err(|e| anyhow::anyhow!("smtp_url is not a URL: {e}"))?;
+            anyhow::ensure!(
+                matches!(url.scheme(), "smtp" | "smtps") && url.host().is_some(),
+                "smtp_url must be smtp://host:port or smtps://host:port"
+            );
+        }
+        anyhow::ensure!(
+            self.email_from.contains('@') && self.email_from.parse::<lettre::message::Mailbox>().is_ok(),
+            "email_from must be an email address, optionally with a name: `Lockstep <lockstep@example.com>`"
+        );
+        let public = url::Url::parse(&self.public_url).map_err(|e| anyhow::anyhow!("public_url is not a URL: {e}"))?;
+        anyhow::ensure!(matches!(public.scheme(), "http" | "https"), "public_url must be an http or https URL");
         Ok(())
     }
 }

@@ -7,11 +7,17 @@
 //!   writes are planned with.
 //! - [`write_sync`] is the worker that claims due syncs and pushes them
 //!   through connectors.
+//! - [`jobs`] runs the durable background jobs; [`notify`] decides the
+//!   notification an operation's end creates; [`settings`] reads and
+//!   changes a tenant's settings.
 
 pub mod connectors;
 pub mod group_commit;
 pub mod integrations_cache;
+pub mod jobs;
+pub mod notify;
 pub mod records;
+pub mod settings;
 mod service;
 pub mod write_sync;
 
