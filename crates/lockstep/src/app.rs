@@ -12,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::connectors::outbound::{AddressGuard, OutboundClient};
+use crate::engine::jobs::{JobHandler, JobWorker};
+use crate::engine::operations::{OverviewJob, SyncRunJob};
 use crate::engine::write_sync::WriteSyncWorker;
 use crate::engine::Engine;
 use crate::http::AppState;
@@ -48,6 +50,22 @@ impl App {
         WriteSyncWorker::new(self.engine.clone(), self.config.worker.clone())
     }
 
+    /// The job worker of this app (overview runs, Sync Now runs,
+    /// notification emails), for tests that drive it step by step.
+    pub fn job_worker(&self) -> JobWorker {
+        let jobs = &self.config.jobs;
+        let handlers: Vec<Arc<dyn JobHandler>> = vec![
+            OverviewJob::new(self.engine.clone(), jobs.overview_concurrency),
+            SyncRunJob::new(
+                self.engine.clone(),
+                jobs.sync_run_concurrency,
+                jobs.sync_run_pushes,
+                Duration::from_secs_f64(self.config.worker.lease_seconds),
+            ),
+        ];
+        JobWorker::new(self.engine.clone(), jobs.clone(), handlers)
+    }
+
     /// Serves the API on `listener` and, when enabled, runs the workers,
     /// until `shutdown` is cancelled.
     pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -56,6 +74,9 @@ impl App {
             let worker = self.write_sync_worker();
             let stop = shutdown.clone();
             tasks.spawn(async move { worker.run(stop).await });
+            let jobs = self.job_worker();
+            let stop = shutdown.clone();
+            tasks.spawn(async move { jobs.run(stop).await });
         }
         let router = crate::http::router(AppState::new(self.engine.clone(), self.config.clone()));
         tracing::info!(address = %listener.local_addr()?, "serving the API");

@@ -7,7 +7,8 @@
 //!   writes are planned with.
 //! - [`write_sync`] is the worker that claims due syncs and pushes them
 //!   through connectors.
-//! - [`jobs`] runs the durable background jobs; [`notify`] decides the
+//! - [`operations`] starts, runs and reads Sync Overviews and Sync Now
+//!   runs; [`jobs`] runs the durable background jobs; [`notify`] decides the
 //!   notification an operation's end creates; [`settings`] reads and
 //!   changes a tenant's settings.
 
@@ -16,6 +17,7 @@ pub mod group_commit;
 pub mod integrations_cache;
 pub mod jobs;
 pub mod notify;
+pub mod operations;
 pub mod records;
 pub mod settings;
 mod service;

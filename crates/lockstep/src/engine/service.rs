@@ -2,7 +2,7 @@
 //! demo and the benchmarks hold. It owns the store, the clock, the metrics,
 //! the outbound HTTP client, the secret keys, and the two things the write
 //! path keeps in memory (the group-commit queues and the integrations
-//! cache). The HTTP layer holds an `Engine` in its own state and calls it;
+//! cache), and the signal that an operation ended. The HTTP layer holds an `Engine` in its own state and calls it;
 //! nothing here knows about HTTP.
 
 use std::sync::Arc;
@@ -28,6 +28,10 @@ pub struct Engine {
     pub(in crate::engine) group_commit: Arc<GroupCommit>,
     /// The integrations record writes are planned with.
     pub(in crate::engine) integrations: Arc<IntegrationsCache>,
+    /// Signalled when an overview or a sync run of this process ends, so a
+    /// request waiting for one answers at once (one waiting in another
+    /// process finds out by polling).
+    pub(in crate::engine) operations: Arc<tokio::sync::Notify>,
 }
 
 impl Engine {
@@ -46,6 +50,7 @@ impl Engine {
             secrets,
             group_commit: Arc::new(GroupCommit::default()),
             integrations: Arc::new(IntegrationsCache::default()),
+            operations: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

@@ -2,7 +2,9 @@
 //! the OpenAPI document.
 //!
 //! One file per resource ([`tenants`], [`admins`], [`tokens`],
-//! [`integrations`], [`records`]); [`extract`] and [`problem`] hold what
+//! [`integrations`], [`records`], [`overviews`], [`sync_runs`],
+//! [`notifications`], [`settings`]); [`cursor`] the cursors of the lists
+//! that page by a store sequence; [`extract`] and [`problem`] hold what
 //! every handler shares: extractors that reject bad input as RFC 9457
 //! problem documents (and authenticate callers, with
 //! [`tokens::bearer`]), and the error type that renders them; [`input`] the
@@ -18,15 +20,20 @@
 //!   path, which would make one time series per record id).
 
 pub mod admins;
+pub mod cursor;
 pub mod extract;
 pub mod health;
 pub mod input;
 pub mod integration_input;
 pub mod integrations;
 pub mod merge_patch;
+pub mod notifications;
 pub mod openapi;
+pub mod overviews;
 pub mod problem;
 pub mod records;
+pub mod settings;
+pub mod sync_runs;
 pub mod tenants;
 pub mod tokens;
 
@@ -77,6 +84,20 @@ pub fn router(state: AppState) -> Router {
                 .patch(integrations::patch_integration)
                 .delete(integrations::delete_integration),
         )
+        .route("/v1/integrations/{id}/overviews", post(overviews::create_overview))
+        .route(
+            "/v1/integrations/{id}/sync-runs",
+            post(sync_runs::create_sync_run).get(sync_runs::list_sync_runs),
+        )
+        .route("/v1/overviews/{id}", get(overviews::get_overview))
+        .route("/v1/overviews/{id}/changes", get(overviews::list_changes))
+        .route("/v1/sync-runs/{id}", get(sync_runs::get_sync_run))
+        .route("/v1/sync-runs/{id}/log", get(sync_runs::list_log))
+        .route("/v1/notifications", get(notifications::list_notifications))
+        .route("/v1/notifications/seen", post(notifications::mark_all_seen))
+        .route("/v1/notifications/{id}/seen", post(notifications::mark_seen))
+        .route("/v1/notifications/{id}/read", post(notifications::mark_read))
+        .route("/v1/settings", get(settings::get_settings).patch(settings::patch_settings))
         .route("/v1/records/{type}", get(read::list_records))
         .route(
             "/v1/records/{type}/{id}",

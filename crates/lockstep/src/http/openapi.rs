@@ -39,7 +39,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::problem::{FieldError, Problem};
 use super::records::{batch, read, write};
-use super::{admins, health, integrations, tenants, tokens};
+use super::{admins, health, integrations, notifications, overviews, settings, sync_runs, tenants, tokens};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -71,6 +71,19 @@ use super::{admins, health, integrations, tenants, tokens};
         write::delete_record,
         write::retry_record,
         batch::write_batch,
+        overviews::create_overview,
+        overviews::get_overview,
+        overviews::list_changes,
+        sync_runs::create_sync_run,
+        sync_runs::list_sync_runs,
+        sync_runs::get_sync_run,
+        sync_runs::list_log,
+        notifications::list_notifications,
+        notifications::mark_all_seen,
+        notifications::mark_seen,
+        notifications::mark_read,
+        settings::get_settings,
+        settings::patch_settings,
         health::healthz,
         health::metrics,
         openapi_json,
@@ -83,6 +96,10 @@ use super::{admins, health, integrations, tenants, tokens};
         (name = "tokens", description = "Admins' bearer tokens: listed, made with an expiry, revoked"),
         (name = "integrations", description = "A tenant's connections to third parties"),
         (name = "records", description = "The platform's records and their sync state"),
+        (name = "overviews", description = "Sync Overviews: previews of a full sync, valid while newest and young"),
+        (name = "sync runs", description = "Sync Now and its Sync Log, which never expires"),
+        (name = "notifications", description = "What an admin is told when background work ends"),
+        (name = "settings", description = "The tenant's notification and background settings"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]

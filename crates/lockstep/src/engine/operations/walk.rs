@@ -1,0 +1,127 @@
+//! The walk of a full sync: every user the third party holds and every
+//! record of the integration's type, judged by
+//! [`crate::domain::full_sync::verdict`], handed to a [`Sink`] a page at a
+//! time. A Sync Overview's sink saves the verdicts; a Sync Now's applies
+//! them.
+//!
+//! Memory stays flat whatever the number of users: the third party is
+//! read a page at a time (`PAGE` users), the records of a page are looked
+//! up by their ids in one query, and all that is kept between pages is the
+//! set of record ids already matched to a user (8 bytes each). A second
+//! pass over the records, in id order, finds the eligible ones no user
+//! matched: the creates.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use lockstep_store::{Record, Store, StoreError};
+
+use crate::connectors::{Connector, ConnectorError, RemoteUser};
+use crate::domain::full_sync::{verdict, ThirdPartyUser, Verdict};
+use crate::domain::integration::IntegrationRules;
+
+/// Users asked for per page of the third party's listing.
+pub const PAGE: u32 = 1000;
+/// Records read per page of the second pass.
+const RECORD_PAGE: u32 = 1000;
+
+/// One judged record or user.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The record, when the user is ours or the record has no user.
+    pub record: Option<Record>,
+    /// The third party's user, when it has one for the record.
+    pub user: Option<RemoteUser>,
+    pub verdict: Verdict,
+}
+
+/// Where a walk's verdicts go, a page at a time.
+#[async_trait]
+pub trait Sink: Send {
+    async fn page(&mut self, found: Vec<Found>) -> Result<(), WalkError>;
+}
+
+/// Why a walk stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum WalkError {
+    #[error("the third party: {0}")]
+    Connector(ConnectorError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The sink stopped the walk (the operation is no longer running).
+    #[error("{0}")]
+    Stopped(String),
+}
+
+/// Walks the third party's users and the tenant's records of the
+/// integration's type, handing every verdict but `Ignored` to `sink`.
+pub async fn walk(
+    store: &dyn Store,
+    tenant_id: i64,
+    rules: &IntegrationRules,
+    connector: &dyn Connector,
+    sink: &mut dyn Sink,
+) -> Result<(), WalkError> {
+    let mut matched: HashSet<i64> = HashSet::new();
+    let mut start: u64 = 1;
+    loop {
+        let page = connector.list_users(start, PAGE).await.map_err(WalkError::Connector)?;
+        if page.users.is_empty() {
+            break;
+        }
+        start += page.users.len() as u64;
+        let ids: Vec<String> = page.users.iter().filter_map(|u| u.external_id.clone()).collect();
+        let records: HashMap<String, Record> = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            store
+                .records_by_external_ids(tenant_id, &rules.record_type, &ids)
+                .await?
+                .into_iter()
+                .map(|r| (r.external_id.clone(), r))
+                .collect()
+        };
+        let mut found = Vec::with_capacity(page.users.len());
+        for user in page.users {
+            // A second user with the same externalId is not ours to touch:
+            // the record is matched to the first one only.
+            let record = user
+                .external_id
+                .as_ref()
+                .and_then(|id| records.get(id))
+                .filter(|record| matched.insert(record.id))
+                .cloned();
+            let judged = verdict(
+                rules,
+                record.as_ref(),
+                Some(ThirdPartyUser { active: user.active, resource: &user.resource }),
+            );
+            if judged != Verdict::Ignored {
+                found.push(Found { record, user: Some(user), verdict: judged });
+            }
+        }
+        sink.page(found).await?;
+        if page.total.is_some_and(|total| start > total) {
+            break;
+        }
+    }
+
+    let mut after = None;
+    loop {
+        let records = store.list_records(tenant_id, &rules.record_type, after, RECORD_PAGE).await?;
+        let Some(last) = records.last() else { break };
+        after = Some(last.id);
+        let found: Vec<Found> = records
+            .into_iter()
+            .filter(|record| !matched.contains(&record.id))
+            .filter_map(|record| {
+                let judged = verdict(rules, Some(&record), None);
+                (judged != Verdict::Ignored).then(|| Found { record: Some(record), user: None, verdict: judged })
+            })
+            .collect();
+        if !found.is_empty() {
+            sink.page(found).await?;
+        }
+    }
+    Ok(())
+}
