@@ -29,12 +29,16 @@ struct TenantA {
     cursor: String,
     /// A's tokens, by id and value: its admin's first and one made after.
     tokens: Vec<(i64, String)>,
+    overview_id: i64,
+    sync_run_id: i64,
+    /// A's notifications (of the overview and the run, which went to the background).
+    notifications: Vec<i64>,
 }
 
 const RECORDS: [&str; 3] = ["e-1", "e-2", "batch"];
 
 /// The operations [`probe`] has an entry for.
-const PROBED: [(&str, &str); 27] = [
+const PROBED: [(&str, &str); 40] = [
     ("post", "/v1/tenants"),
     ("get", "/healthz"),
     ("get", "/metrics"),
@@ -62,6 +66,19 @@ const PROBED: [(&str, &str); 27] = [
     ("put", "/v1/records/{type}/batch"),
     ("patch", "/v1/records/{type}/batch"),
     ("delete", "/v1/records/{type}/batch"),
+    ("post", "/v1/integrations/{id}/overviews"),
+    ("post", "/v1/integrations/{id}/sync-runs"),
+    ("get", "/v1/integrations/{id}/sync-runs"),
+    ("get", "/v1/overviews/{id}"),
+    ("get", "/v1/overviews/{id}/changes"),
+    ("get", "/v1/sync-runs/{id}"),
+    ("get", "/v1/sync-runs/{id}/log"),
+    ("get", "/v1/notifications"),
+    ("post", "/v1/notifications/seen"),
+    ("post", "/v1/notifications/{id}/seen"),
+    ("post", "/v1/notifications/{id}/read"),
+    ("get", "/v1/settings"),
+    ("patch", "/v1/settings"),
 ];
 
 async fn tenant_a(app: &TestApp) -> TenantA {
@@ -78,7 +95,31 @@ async fn tenant_a(app: &TestApp) -> TenantA {
     assert_eq!(made.status, 201, "{}", made.text);
     let second = (made.body["id"].as_i64().expect("an id"), made.body["token"].as_str().expect("a value").to_owned());
     let tokens = vec![(first, admin.token.clone()), second];
-    TenantA { admin, integration_id, cursor, tokens }
+    // An overview and a Sync Now that go to the background; A's third party
+    // is unreachable, so both end failed once their attempts run out, and
+    // A is notified of each.
+    let settings = app.patch("/v1/settings", &admin.token, json!({"background_after_seconds": 0})).await;
+    assert_eq!(settings.status, 200, "{}", settings.text);
+    let overview = app.post(&format!("/v1/integrations/{integration_id}/overviews"), &admin.token, json!({})).await;
+    assert_eq!(overview.status, 202, "{}", overview.text);
+    let run = app.post(&format!("/v1/integrations/{integration_id}/sync-runs"), &admin.token, json!({})).await;
+    assert_eq!(run.status, 202, "{}", run.text);
+    for _ in 0..8 {
+        app.drain_jobs().await;
+        app.advance(3600.0);
+    }
+    let notes = app.get("/v1/notifications", &admin.token).await;
+    let notifications: Vec<i64> = ids(&notes.body, "/id").iter().filter_map(Value::as_i64).collect();
+    assert_eq!(notifications.len(), 2, "{}", notes.text);
+    TenantA {
+        admin,
+        integration_id,
+        cursor,
+        tokens,
+        overview_id: overview.body["id"].as_i64().expect("an overview id"),
+        sync_run_id: run.body["id"].as_i64().expect("a run id"),
+        notifications,
+    }
 }
 
 /// Everything of A's as A reads it, to compare before and after.
@@ -94,6 +135,11 @@ async fn snapshot(app: &TestApp, a: &TenantA) -> Value {
         "tokens": app.get("/v1/tokens", token).await.body,
         "integration": app.get(&format!("/v1/integrations/{}", a.integration_id), token).await.body,
         "records": records,
+        "overview": app.get(&format!("/v1/overviews/{}", a.overview_id), token).await.body,
+        "sync_run": app.get(&format!("/v1/sync-runs/{}", a.sync_run_id), token).await.body,
+        "log": app.get(&format!("/v1/sync-runs/{}/log", a.sync_run_id), token).await.body,
+        "notifications": app.get("/v1/notifications", token).await.body,
+        "settings": app.get("/v1/settings", token).await.body,
     })
 }
 
@@ -211,6 +257,57 @@ async fn probe(app: &TestApp, a: &TenantA, b: &TenantAdmin, method: &str, templa
             assert_eq!(written.status, 200, "{}", written.text);
             assert_eq!(written.body["results"][0]["created"], true, "{}", written.text);
             app.delete("/v1/records/employee/e-1", token).await;
+        }
+        ("post", "/v1/integrations/{id}/overviews") => {
+            app.post(&format!("{integration}/overviews"), token, json!({})).await.problem(404);
+        }
+        ("post", "/v1/integrations/{id}/sync-runs") => {
+            app.post(&format!("{integration}/sync-runs"), token, json!({})).await.problem(404);
+            // A's overview, applied to B's own integration, is one that does not exist.
+            let own = app.integration(token, scim_integration("B's directory", json!({"email": "userName"}))).await;
+            let stolen =
+                app.post(&format!("/v1/integrations/{own}/sync-runs"), token, json!({"overview_id": a.overview_id})).await;
+            stolen.problem(422);
+            assert_eq!(stolen.error_fields(), ["overview_id"], "{}", stolen.text);
+            app.delete(&format!("/v1/integrations/{own}"), token).await;
+        }
+        ("get", "/v1/integrations/{id}/sync-runs") => {
+            app.get(&format!("{integration}/sync-runs"), token).await.problem(404);
+        }
+        ("get", "/v1/overviews/{id}") => {
+            app.get(&format!("/v1/overviews/{}", a.overview_id), token).await.problem(404);
+        }
+        ("get", "/v1/overviews/{id}/changes") => {
+            app.get(&format!("/v1/overviews/{}/changes", a.overview_id), token).await.problem(404);
+        }
+        ("get", "/v1/sync-runs/{id}") => {
+            app.get(&format!("/v1/sync-runs/{}", a.sync_run_id), token).await.problem(404);
+        }
+        ("get", "/v1/sync-runs/{id}/log") => {
+            app.get(&format!("/v1/sync-runs/{}/log", a.sync_run_id), token).await.problem(404);
+        }
+        ("get", "/v1/notifications") => {
+            let list = app.get("/v1/notifications", token).await;
+            assert_eq!(list.body["data"], json!([]), "{}", list.text);
+            assert_eq!(list.body["unseen_count"], 0, "{}", list.text);
+        }
+        ("post", "/v1/notifications/seen") => {
+            let marked = app.send(Method::POST, "/v1/notifications/seen", Some(token), None).await;
+            assert_eq!(marked.body["marked"], 0, "{}", marked.text);
+        }
+        ("post", "/v1/notifications/{id}/seen") | ("post", "/v1/notifications/{id}/read") => {
+            let what = template.rsplit('/').next().unwrap_or_default();
+            for id in &a.notifications {
+                app.send(Method::POST, &format!("/v1/notifications/{id}/{what}"), Some(token), None).await.problem(404);
+            }
+        }
+        ("get", "/v1/settings") => {
+            let own = app.get("/v1/settings", token).await;
+            assert_eq!(own.body["background_after_seconds"], 60, "B's own defaults: {}", own.text);
+        }
+        ("patch", "/v1/settings") => {
+            let changed = app.patch("/v1/settings", token, json!({"email_delay_seconds": 5})).await;
+            assert_eq!(changed.status, 200, "{}", changed.text);
         }
         _ => return false,
     }

@@ -177,6 +177,7 @@ pub fn start_error(error: StartError, integration_id: i64) -> ApiError {
         StartError::AlreadyRunning(run) => {
             ApiError::Conflict(format!("sync run {} of this integration is still running", run.id))
         }
+        StartError::UnknownOverview(id) => ApiError::invalid_field("overview_id", format!("there is no overview {id}")),
         StartError::OverviewNotApplicable(reason) => ApiError::Conflict(reason),
         StartError::Store(error) => error.into(),
     }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use lockstep::clock::ManualClock;
 use lockstep::config::Config;
+use lockstep::engine::jobs::JobWorker;
 use lockstep::engine::write_sync::WriteSyncWorker;
 use lockstep::secrets::SecretKey;
 use lockstep::App;
@@ -45,6 +46,8 @@ pub struct TestApp {
     pub database_url: String,
     pub clock: ManualClock,
     pub worker: WriteSyncWorker,
+    /// The background jobs (overviews, Sync Now runs, emails), run by hand.
+    pub jobs: JobWorker,
     pub client: reqwest::Client,
     shutdown: CancellationToken,
     _dir: tempfile::TempDir,
@@ -80,12 +83,13 @@ impl TestApp {
         let clock = ManualClock::new(t0());
         let app = App::build_with_clock(config, Arc::new(clock.clone())).await.expect("the app builds");
         let worker = app.write_sync_worker();
+        let jobs = app.job_worker();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone();
         tokio::spawn(async move { app.run(listener, stop).await.expect("the app runs") });
-        Self { base, database_url, clock, worker, client: reqwest::Client::new(), shutdown, _dir: dir }
+        Self { base, database_url, clock, worker, jobs, client: reqwest::Client::new(), shutdown, _dir: dir }
     }
 
     /// Sends a request with a bearer token; answers the status and the JSON body (null when empty).
@@ -140,6 +144,11 @@ impl TestApp {
     /// Moves the clock forward by `seconds` (fractions allowed).
     pub fn advance(&self, seconds: f64) {
         self.clock.advance(chrono::Duration::milliseconds((seconds * 1000.0) as i64));
+    }
+
+    /// Runs the due background jobs until none is due; answers how many ran.
+    pub async fn drain_jobs(&self) -> usize {
+        self.jobs.drain().await.expect("the job step succeeds")
     }
 
     /// Runs worker steps until nothing is due; answers how many syncs ran.

@@ -76,6 +76,9 @@ pub enum StartError {
     /// Another run of the integration is running.
     #[error("sync run {} of this integration is still running", .0.id)]
     AlreadyRunning(SyncRun),
+    /// The overview to apply is not one of the tenant's.
+    #[error("no overview {0}")]
+    UnknownOverview(i64),
     /// The overview to apply is not valid any more (or not ready).
     #[error("{0}")]
     OverviewNotApplicable(String),
@@ -194,10 +197,7 @@ impl Engine {
     ) -> Result<Waited<SyncRun>, StartError> {
         self.store.get_integration(tenant_id, integration_id).await?.ok_or(StartError::NoIntegration)?;
         if let Some(overview_id) = overview_id {
-            let view = self
-                .overview(tenant_id, overview_id)
-                .await?
-                .ok_or_else(|| StartError::OverviewNotApplicable(format!("there is no overview {overview_id}")))?;
+            let view = self.overview(tenant_id, overview_id).await?.ok_or(StartError::UnknownOverview(overview_id))?;
             if view.overview.integration_id != integration_id {
                 return Err(StartError::OverviewNotApplicable(format!(
                     "overview {overview_id} is an overview of another integration"
