@@ -1,7 +1,7 @@
 //! Lockstep's scale-out store: PostgreSQL, shared by any number of processes.
 //!
 //! [`PgStore`] implements [`Store`] over one connection pool. Nothing is kept
-//! in memory between calls but the work signal, so every process on the same
+//! in memory between calls but the signals, so every process on the same
 //! database sees the same tenants, records and sync states; the scheduler's
 //! claims use `FOR UPDATE SKIP LOCKED`, so concurrent workers share the queue
 //! without ever taking the same sync twice.
@@ -10,8 +10,9 @@
 //! [`integrations`], [`records`] (the batched, all-or-nothing record write),
 //! [`sync_states`] (reads, retries and metrics of the scheduler's rows),
 //! [`claims`] (claiming and finishing syncs), [`status_counts`] (the counts
-//! per status, kept as deltas) and [`signal`] (LISTEN/NOTIFY behind
-//! [`Store::work_signal`]). The schema is in `migrations/`.
+//! per status, kept as deltas), [`jobs`] (the job queue) and [`signal`]
+//! (LISTEN/NOTIFY behind [`Store::work_signal`] and [`Store::job_signal`]).
+//! The schema is in `migrations/`.
 //!
 //! Hot paths send many rows per statement (`UNNEST` of arrays), never one
 //! round trip per row (BENCHMARKS.md). Timestamps are truncated to
@@ -55,7 +56,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// A [`Store`] on PostgreSQL.
 pub struct PgStore {
     pool: PgPool,
+    /// Wakes the sync workers (the sync queue's work signal).
     signal: Arc<Notify>,
+    /// Wakes the job workers ([`lockstep_store::JobQueue::job_signal`]).
+    job_signal: Arc<Notify>,
     // Held for their Drop: stop the LISTEN task and the background fold of
     // the status counts with the store.
     _listener: signal::Listener,
@@ -64,7 +68,7 @@ pub struct PgStore {
 
 impl PgStore {
     /// Connects a pool to `url` (`postgres://user@host:port/db`) and starts
-    /// listening for work signals from other processes. Does not migrate.
+    /// listening for work and job signals from other processes. Does not migrate.
     pub async fn connect(url: &str) -> StoreResult<PgStore> {
         // sqlx prepares and caches every statement, and PostgreSQL may then
         // plan it once, without the parameters (a generic plan). An earlier
@@ -103,10 +107,10 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(db_error)?;
-        let signal = Arc::new(Notify::new());
-        let listener = signal::Listener::start(url, signal.clone()).await?;
+        let signals = signal::Signals { work: Arc::new(Notify::new()), jobs: Arc::new(Notify::new()) };
+        let listener = signal::Listener::start(url, signals.clone()).await?;
         let folder = status_counts::Folder::start(pool.clone());
-        Ok(PgStore { pool, signal, _listener: listener, _folder: folder })
+        Ok(PgStore { pool, signal: signals.work, job_signal: signals.jobs, _listener: listener, _folder: folder })
     }
 
     /// Folds the status counts' deltas into one row now (every store also

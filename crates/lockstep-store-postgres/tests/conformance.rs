@@ -58,6 +58,29 @@ async fn a_write_signals_work_to_other_processes_on_the_same_database() {
     assert!(heard.is_ok(), "the other store heard no work signal within 5 s");
 }
 
+/// Beyond the suite: the job signal crosses processes too, on its own
+/// channel. A second store on the same database hears the first store's
+/// enqueue through LISTEN/NOTIFY.
+#[tokio::test]
+async fn an_enqueue_signals_job_workers_in_other_processes_on_the_same_database() {
+    use lockstep_store::{JobQueue, NewJob};
+
+    let url = fresh_database().await;
+    let enqueuer = PgStore::connect(&url).await.unwrap();
+    enqueuer.migrate().await.unwrap();
+    let other = PgStore::connect(&url).await.unwrap();
+
+    let signal = other.job_signal();
+    let notified = signal.notified();
+    tokio::pin!(notified);
+    notified.as_mut().enable();
+    let now = chrono::Utc::now();
+    let (_, enqueued) = enqueuer.enqueue_job(NewJob::new("overview", None, now), now).await.unwrap();
+    assert!(enqueued);
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(5), notified).await;
+    assert!(heard.is_ok(), "the other store heard no job signal within 5 s");
+}
+
 /// Beyond the suite: only a write that makes a sync due sooner notifies.
 /// Workers sleep until the earliest due time they have read, so a debounce
 /// (a due time moved later) needs no NOTIFY, and sending one per write would

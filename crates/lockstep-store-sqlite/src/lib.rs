@@ -36,7 +36,10 @@ pub struct SqliteStore {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     path: String,
+    /// Wakes the sync workers (the sync queue's work signal).
     signal: Arc<Notify>,
+    /// Wakes the job workers ([`lockstep_store::JobQueue::job_signal`]).
+    job_signal: Arc<Notify>,
 }
 
 /// Runs blocking database work. On a multi-threaded runtime the worker
@@ -93,6 +96,7 @@ impl SqliteStore {
             readers: Mutex::new(Vec::new()),
             path: path.to_owned(),
             signal: Arc::new(Notify::new()),
+            job_signal: Arc::new(Notify::new()),
         })
     }
 

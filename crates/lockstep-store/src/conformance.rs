@@ -39,11 +39,23 @@
 //! - `sync_status_counts` may leave out statuses with no state.
 //! - A token is found by its hash whether revoked or expired (the app
 //!   judges that by its clock); revoking it again keeps the first time.
+//! - Jobs: a job with a subject and no unique key holds
+//!   `"{kind}:{subject_id}"` however it is enqueued (`enqueue_job` too).
+//!   A lease that ends at `now` has run out: the job is claimable and no
+//!   longer counts against its kind's concurrency. `claim_jobs` returns the
+//!   jobs in the order taken (earliest due, then lowest id). A finish or a
+//!   heartbeat after its lease ran out still applies while no other claim
+//!   took the job: the claim fences, not the clock, as for syncs (and a
+//!   heartbeat has no `now` to judge by). A success keeps the
+//!   `last_error` of an earlier attempt; a retry keeps the unique key held.
+//!   `jobs_for_subject` with an empty kind lists every kind, oldest
+//!   (`created_at`, then id) first.
 
 mod batches;
 mod claims;
 mod counts;
 mod finishes;
+mod jobs;
 mod planned_syncs;
 mod records;
 pub mod support;
@@ -54,6 +66,7 @@ pub use batches::*;
 pub use claims::*;
 pub use counts::*;
 pub use finishes::*;
+pub use jobs::*;
 pub use planned_syncs::*;
 pub use records::*;
 pub use support::{PlannerCall, TestPlanner};
@@ -133,6 +146,25 @@ macro_rules! conformance_tests {
             // the work signal
             a_write_that_plans_a_pending_sync_signals_work,
             retrying_failed_syncs_signals_work,
+            // the job queue
+            an_enqueued_job_is_queued_and_due,
+            a_unique_key_enqueues_once_while_its_job_is_unfinished,
+            a_job_with_a_subject_and_no_key_holds_its_kind_and_subject,
+            a_claim_takes_due_queued_jobs_of_its_kind_earliest_due_first,
+            a_job_not_yet_due_is_not_claimed,
+            an_expired_lease_is_claimed_again_and_the_old_claim_is_refused,
+            a_late_finish_applies_while_no_other_claim_took_the_job,
+            claims_respect_the_concurrency_of_a_kind,
+            concurrent_claimers_never_share_a_job_nor_exceed_the_concurrency,
+            a_succeeded_job_is_done_and_never_claimed_again,
+            a_retry_queues_the_job_again_at_its_time_with_its_error,
+            a_dead_job_keeps_its_error_and_is_never_claimed_again,
+            a_finish_or_heartbeat_with_a_stale_claim_is_refused,
+            a_heartbeat_moves_the_lease_so_the_job_is_not_claimed_again,
+            jobs_for_subject_lists_a_subjects_jobs_oldest_first,
+            next_job_due_at_is_the_earliest_queued_or_running_due_time,
+            enqueueing_a_job_signals_the_job_workers,
+            a_retry_signals_the_job_workers,
         }
     };
 }

@@ -18,8 +18,9 @@ pub struct NewJob {
     pub subject_id: Option<i64>,
     /// While a queued or running job holds this key, enqueueing another
     /// job with the same key enqueues nothing (the existing job is
-    /// returned). Methods that create the subject in the same transaction
-    /// and leave this `None` get `"{kind}:{subject_id}"`.
+    /// returned). A job with a subject that leaves this `None` gets
+    /// `"{kind}:{subject_id}"` ([`NewJob::held_key`]), whether a method
+    /// that creates the subject enqueues it or `enqueue_job` does.
     pub unique_key: Option<String>,
     /// Anything else the job needs; a JSON object (`{}` when nothing).
     pub payload: Value,
@@ -42,6 +43,13 @@ impl NewJob {
             due_at,
             max_attempts: 5,
         }
+    }
+
+    /// The key this job holds while it is queued or running: its
+    /// `unique_key`, or `"{kind}:{subject_id}"` when only a subject is set
+    /// (one unfinished job of a kind per subject), or none.
+    pub fn held_key(&self) -> Option<String> {
+        self.unique_key.clone().or_else(|| self.subject_id.map(|subject| format!("{}:{subject}", self.kind)))
     }
 }
 
@@ -113,4 +121,35 @@ pub enum JobOutcome {
     Retry { at: Timestamp, error: String },
     /// Give up: `dead`, never claimed again, `last_error` kept.
     Dead { error: String },
+}
+
+/// What a finish writes to a job: the rule of [`JobOutcome`], stated once
+/// for every backend to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinishedJob<'a> {
+    pub status: JobStatus,
+    /// The retry's time; none once the job is over.
+    pub due_at: Option<Timestamp>,
+    /// The new `last_error`; `None` keeps the stored one (a success after
+    /// failed attempts still tells what failed before).
+    pub last_error: Option<&'a str>,
+    /// Set when the job is over; a retry is not.
+    pub finished_at: Option<Timestamp>,
+}
+
+impl JobOutcome {
+    /// What finishing with this outcome at `now` writes.
+    pub fn finished(&self, now: Timestamp) -> FinishedJob<'_> {
+        match self {
+            JobOutcome::Succeeded => {
+                FinishedJob { status: JobStatus::Succeeded, due_at: None, last_error: None, finished_at: Some(now) }
+            }
+            JobOutcome::Retry { at, error } => {
+                FinishedJob { status: JobStatus::Queued, due_at: Some(*at), last_error: Some(error), finished_at: None }
+            }
+            JobOutcome::Dead { error } => {
+                FinishedJob { status: JobStatus::Dead, due_at: None, last_error: Some(error), finished_at: Some(now) }
+            }
+        }
+    }
 }

@@ -32,6 +32,7 @@ pub trait JobQueue: Send + Sync {
     /// running under a live lease at once, across all processes. Each
     /// claimed job becomes `running`, due at `lease_until`, its `claim` and
     /// `attempts` one higher. Concurrent claimers never get the same job.
+    /// Returns them in the order taken (earliest due, then first enqueued).
     async fn claim_jobs(
         &self,
         kind: &str,
@@ -43,18 +44,23 @@ pub trait JobQueue: Send + Sync {
 
     /// Moves a running job's lease to `lease_until` (a heartbeat for long
     /// jobs). Fenced: false, and nothing written, unless the job is still
-    /// `running` under `claim`.
+    /// `running` under `claim`. A lease that ran out but was not claimed
+    /// again is still held, so a worker should beat well within its lease:
+    /// a claim meanwhile does not count the job among those running.
     async fn extend_job_lease(&self, job_id: i64, claim: i64, lease_until: Timestamp) -> StoreResult<bool>;
 
     /// Ends a claimed job's attempt. Fenced: false, and nothing written,
-    /// unless the job is still `running` under `claim`. Clears the unique
-    /// key's hold when the job succeeds or dies.
+    /// unless the job is still `running` under `claim` (a lease that ran
+    /// out still holds until another claim takes the job). Clears the
+    /// unique key's hold when the job succeeds or dies; a retry keeps it
+    /// and signals the job workers.
     async fn finish_job(&self, job_id: i64, claim: i64, outcome: JobOutcome, now: Timestamp) -> StoreResult<bool>;
 
     async fn get_job(&self, job_id: i64) -> StoreResult<Option<Job>>;
 
     /// The jobs (of one kind, when given) that work on `subject_id`, oldest
-    /// first: how a subject finds the job that runs it.
+    /// first: how a subject finds the job that runs it. An empty `kind`
+    /// means every kind.
     async fn jobs_for_subject(&self, kind: &str, subject_id: i64) -> StoreResult<Vec<Job>>;
 
     /// The earliest `due_at` among queued and running jobs of `kind`: when
