@@ -1,8 +1,14 @@
 //! `lockstep demo`: everything on one machine with no setup. Embedded
 //! SQLite, two sandbox third parties (*Directory* and *Payroll*, mapped
 //! differently), a sample tenant with 50 employees and a short grace period,
-//! and a printed tour of curl lines that show a change going
-//! pending → syncing → synced, and one failing.
+//! a local SMTP sink that writes notification emails to files, and a
+//! printed tour of curl lines that show a change going
+//! pending → syncing → synced, one failing, and a Sync Overview, a Sync Now
+//! and their notifications.
+//!
+//! Once the first sync has put every employee in Directory, the demo edits
+//! a few users there behind Lockstep's back and adds two users that are not
+//! Lockstep's, so the tour's Sync Overview has something to show.
 //!
 //! The demo seeds itself through its own HTTP API, so what it shows is what
 //! a platform team's code would do.
@@ -63,17 +69,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let directory = sandbox("Directory", &directory_token, Vec::new()).await?;
     let payroll = sandbox("Payroll", &payroll_token, vec![RejectRule::new("title", REFUSED_TITLE)]).await?;
 
+    let mail = super::smtp_sink::start(args.data_dir.join("mail")).await?;
     let operator_token = secret();
     let mut config = Config::load(None)?;
     config.database_url = format!("sqlite://{}", args.data_dir.join("lockstep.db").display());
     config.listen = args.listen;
     config.operator_token = Some(operator_token.clone());
     config.outbound_allow = vec!["127.0.0.0/8".parse()?, "::1/128".parse()?];
-    let app = App::build(config).await?;
+    config.smtp_url = Some(mail.url.clone());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {} (pass --listen to use another address)", args.listen))?;
     let api = format!("http://{}", listener.local_addr()?);
+    config.public_url = api.clone();
+    let app = App::build(config).await?;
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(app.run(listener, shutdown.clone()));
 
@@ -85,7 +94,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         (payroll.base_url(), &payroll_token),
     )
     .await?;
+    drift(&directory, &directory_token, args.employees).await?;
     print_tour(&api, &token, &args, directory.base_url(), &directory_token, payroll.base_url(), &payroll_token);
+    println!("Notification emails go to {} (SMTP sink at {}).\n", mail.dir.display(), mail.url);
 
     super::serve::stop_on_signal(shutdown.clone()).await;
     server.await??;
@@ -161,9 +172,69 @@ async fn seed(
         }),
     )
     .await?;
-    let records: Vec<Value> = (1..=args.employees).map(employee).collect();
+    let mut records: Vec<Value> = (1..=args.employees).map(employee).collect();
+    // One employee without an email: no directory can make a user of it,
+    // which its sync state and the Sync Overview both say.
+    records.push(json!({"id": "e900", "fields": {"first_name": "Nemo", "last_name": "Nomail", "employment_type": "contractor"}}));
     post(&client, format!("{api}/v1/records/employee/batch"), &token, json!({"records": records})).await?;
+    // Every Overview and Sync Now of the tour goes to the background at
+    // once, so its notification (and, unseen for 30 s, its email) shows.
+    let response = client
+        .patch(format!("{api}/v1/settings"))
+        .bearer_auth(&token)
+        .json(&json!({"background_after_seconds": 0, "email_delay_seconds": 30}))
+        .send()
+        .await?;
+    anyhow::ensure!(response.status().is_success(), "setting the demo tenant's settings failed: {}", response.status());
     Ok(token)
+}
+
+/// Waits for the first sync to put the employees in Directory, then edits
+/// three of them there and adds two users Lockstep does not manage: what
+/// someone working in the directory itself would do.
+async fn drift(directory: &SandboxHandle, token: &str, employees: usize) -> anyhow::Result<()> {
+    println!("Waiting for the first sync of {employees} employees to Directory…");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while directory.user_count() < employees {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "the first sync to Directory did not finish in 2 minutes");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let client = reqwest::Client::new();
+    let users = directory.users();
+    let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    for external_id in ["e003", "e004", "e005"] {
+        let Some(id) = users.iter().find(|u| u["externalId"] == external_id).and_then(|u| u["id"].as_str()) else {
+            continue;
+        };
+        let patch = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": format!("{enterprise}:department"), "value": "Moved by hand"}]
+        });
+        let response = client
+            .patch(format!("{}/Users/{id}", directory.base_url()))
+            .bearer_auth(token)
+            .header("Content-Type", "application/scim+json")
+            .body(patch.to_string())
+            .send()
+            .await?;
+        anyhow::ensure!(response.status().is_success(), "editing {external_id} in Directory: {}", response.status());
+    }
+    for name in ["it-helpdesk", "room-booking"] {
+        let user = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": format!("{name}@acme.example"),
+            "active": true
+        });
+        let response = client
+            .post(format!("{}/Users", directory.base_url()))
+            .bearer_auth(token)
+            .header("Content-Type", "application/scim+json")
+            .body(user.to_string())
+            .send()
+            .await?;
+        anyhow::ensure!(response.status().is_success(), "adding {name} to Directory: {}", response.status());
+    }
+    Ok(())
 }
 
 /// A deterministic sample employee.
@@ -240,6 +311,30 @@ Try it (copy the lines into a shell):
 
   # What the third party holds:
   curl -s "{directory}/Users?filter=externalId%20eq%20%22e001%22" -H "Authorization: Bearer {directory_token}"
+
+  # Someone edited e003–e005 in Directory by hand and added two users of its
+  # own. A Sync Overview previews what a full sync would change there
+  # (creates, updates attribute by attribute, deactivations, errors). This
+  # tenant sends every overview to the background (background_after_seconds
+  # is 0), so the answer is 202 and a notification follows:
+  DIRECTORY=$(curl -s $LOCKSTEP/v1/integrations -H "Authorization: Bearer $TOKEN" | grep -o '"id":[0-9]*' | head -1 | cut -d: -f2)
+  OVERVIEW=$(curl -s -X POST $LOCKSTEP/v1/integrations/$DIRECTORY/overviews -H "Authorization: Bearer $TOKEN" | grep -o '"id":[0-9]*' | head -1 | cut -d: -f2)
+  curl -s $LOCKSTEP/v1/overviews/$OVERVIEW -H "Authorization: Bearer $TOKEN"
+  curl -s "$LOCKSTEP/v1/overviews/$OVERVIEW/changes?action=update" -H "Authorization: Bearer $TOKEN"
+
+  # Your notifications (newest first, with the unseen count). Leave the
+  # overview's unseen for 30 s and it is emailed too (see the mail folder below):
+  curl -s $LOCKSTEP/v1/notifications -H "Authorization: Bearer $TOKEN"
+
+  # Sync Now applies exactly that overview's changes (409 once a newer
+  # overview superseded it), then its Sync Log lists every operation:
+  RUN=$(curl -s -X POST $LOCKSTEP/v1/integrations/$DIRECTORY/sync-runs -H "Authorization: Bearer $TOKEN" \
+       -H 'Content-Type: application/json' -d "{{\"overview_id\": $OVERVIEW}}" | grep -o '"id":[0-9]*' | head -1 | cut -d: -f2)
+  curl -s $LOCKSTEP/v1/sync-runs/$RUN -H "Authorization: Bearer $TOKEN"
+  curl -s "$LOCKSTEP/v1/sync-runs/$RUN/log" -H "Authorization: Bearer $TOKEN"
+
+  # The tenant's settings: channels, email delay, background threshold, validity:
+  curl -s $LOCKSTEP/v1/settings -H "Authorization: Bearer $TOKEN"
 
 Press Ctrl-C to stop.
 "#,

@@ -1,9 +1,10 @@
 //! The command line: `serve`, `demo`, `migrate`, `sandbox`, `config`,
-//! `secret-key`.
+//! `secret-key`; and the demo's SMTP sink.
 
 mod demo;
 mod sandbox;
 mod serve;
+mod smtp_sink;
 
 use std::path::PathBuf;
 
