@@ -16,6 +16,10 @@ CREATE TABLE notifications (
     emailed_at   INTEGER
 );
 CREATE INDEX notifications_by_admin ON notifications (tenant_id, admin_id, id);
+-- The unseen count and "mark all seen" touch only an admin's unseen
+-- in-platform notifications, a few, not every one the admin ever had.
+CREATE INDEX notifications_unseen ON notifications (tenant_id, admin_id, created_at)
+    WHERE in_app AND seen_at IS NULL;
 
 CREATE TABLE tenant_settings (
     tenant_id   INTEGER PRIMARY KEY REFERENCES tenants (id),

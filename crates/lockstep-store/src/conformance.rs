@@ -50,12 +50,24 @@
 //!   `last_error` of an earlier attempt; a retry keeps the unique key held.
 //!   `jobs_for_subject` with an empty kind lists every kind, oldest
 //!   (`created_at`, then id) first.
+//! - A notification is `get_notification`'s and `mark_notification`'s to
+//!   reach whether in-platform or not (an email-only one is opened from its
+//!   email); listing, the unseen count and "mark all seen" take only the
+//!   in-platform ones, so "mark all" returns how many the count drops by.
+//! - Beginning an email judges "seen in time" by `seen_at` being set,
+//!   whatever its time, and only for an in-platform notification.
+//!   `EmailBegin::Done` carries the state as it stands after the call (an
+//!   interrupted send: `Unknown`). Finishing a send takes `Sent`, `Failed`,
+//!   `Pending` or `Unknown`; any other state is `Refused`.
+//! - `put_settings` stores the JSON object as given and returns it as
+//!   stored; `get_settings` of an unknown tenant is `None`, like one never set.
 
 mod batches;
 mod claims;
 mod counts;
 mod finishes;
 mod jobs;
+mod notifications;
 mod planned_syncs;
 mod records;
 pub mod support;
@@ -67,6 +79,7 @@ pub use claims::*;
 pub use counts::*;
 pub use finishes::*;
 pub use jobs::*;
+pub use notifications::*;
 pub use planned_syncs::*;
 pub use records::*;
 pub use support::{PlannerCall, TestPlanner};
@@ -165,6 +178,19 @@ macro_rules! conformance_tests {
             next_job_due_at_is_the_earliest_queued_or_running_due_time,
             enqueueing_a_job_signals_the_job_workers,
             a_retry_signals_the_job_workers,
+            // notifications and tenant settings
+            a_created_notification_is_read_back_with_its_email_state,
+            notifications_are_listed_newest_first_before_a_cursor_only_in_app_and_only_the_admins_own,
+            the_unseen_count_counts_the_admins_unseen_in_platform_notifications,
+            a_seen_notification_keeps_its_first_time_and_reading_implies_seen,
+            marking_all_seen_marks_only_the_unseen_created_up_to_now,
+            another_admins_or_tenants_notification_is_absent_and_untouched,
+            beginning_a_pending_email_makes_it_sending_and_a_send_found_cut_short_is_never_sent_again,
+            a_notification_seen_before_its_email_begins_is_not_emailed,
+            a_sent_email_records_when_and_is_done,
+            an_email_is_finished_only_while_sending,
+            a_transient_failure_puts_the_email_back_to_pending_for_a_later_begin,
+            settings_are_stored_per_tenant_and_replaced_whole,
         }
     };
 }

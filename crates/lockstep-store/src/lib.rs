@@ -19,9 +19,11 @@
 //! and the transaction boundary in the store, where it belongs. The rules
 //! that do not depend on the SQL dialect are stated here once, for both
 //! backends to store: [`write_rules`] (versions, no-op writes),
-//! [`finish_rules`] (what a finish does to a syncing state) and
-//! [`apply_planned_sync`] (what a planned sync does to the states read).
+//! [`finish_rules`] (what a finish does to a syncing state),
+//! [`apply_planned_sync`] (what a planned sync does to the states read) and
+//! [`email_rules`] (how a notification's email is sent at most once).
 
+pub mod email_rules;
 mod error;
 pub mod finish_rules;
 mod job_rows;
@@ -36,10 +38,10 @@ pub mod write_rules;
 pub mod conformance;
 
 pub use error::{StoreError, StoreResult};
-pub use planned::apply_planned_sync;
 pub use job_rows::*;
 pub use notification_rows::*;
 pub use operation_rows::*;
+pub use planned::apply_planned_sync;
 pub use rows::*;
 pub use store::{
     ensure_current_integrations, IntegrationStore, JobQueue, NotificationStore, OverviewStore, RecordStore, Store,
