@@ -84,12 +84,16 @@ pub async fn a_created_notification_is_read_back_with_its_email_state(store: Arc
         },
         "a notification with an email job waits for its email"
     );
-    // TODO(jobs-merge): assert through `jobs_for_subject("notification_email", emailed.id)`
-    // one queued job of tenant acme, due at at(1 + EMAIL_DELAY_SECS), keyed
-    // "notification_email:{id}"; and none for `quiet` below.
+    let jobs = store.jobs_for_subject("notification_email", emailed.id).await.unwrap();
+    assert_eq!(jobs.len(), 1, "one email job, in the same transaction: {jobs:?}");
+    assert_eq!(jobs[0].tenant_id, Some(acme.id));
+    assert_eq!(jobs[0].status, crate::JobStatus::Queued);
+    assert_eq!(jobs[0].due_at, Some(at(1) + chrono::Duration::seconds(EMAIL_DELAY_SECS)));
+    assert_eq!(jobs[0].unique_key.as_deref(), Some(format!("notification_email:{}", emailed.id).as_str()));
 
     let quiet = notify(&store, acme.id, ada.id, 8, at(2)).await;
     assert_eq!(quiet.email, EmailState::None, "no email job, no email");
+    assert!(store.jobs_for_subject("notification_email", quiet.id).await.unwrap().is_empty());
 
     assert_eq!(store.get_notification(acme.id, ada.id, emailed.id).await.unwrap(), Some(emailed.clone()));
     assert_eq!(store.notification_by_id(acme.id, emailed.id).await.unwrap(), Some(emailed));
