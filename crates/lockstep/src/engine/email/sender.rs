@@ -187,6 +187,16 @@ impl SmtpSender {
         }
     }
 
+    /// How the connection is secured, for logs.
+    fn tls_name(&self) -> &'static str {
+        match self.tls {
+            Tls::None => "none",
+            Tls::Opportunistic(_) => "opportunistic STARTTLS",
+            Tls::Required(_) => "STARTTLS",
+            Tls::Wrapper(_) => "TLS",
+        }
+    }
+
     /// Runs one step under the timeout.
     async fn step<T>(
         &self,
@@ -210,19 +220,6 @@ impl std::fmt::Debug for SmtpSender {
             .field("tls", &self.tls_name())
             .field("credentials", &self.credentials.as_ref().map(|_| "<redacted>"))
             .finish()
-    }
-}
-
-impl SmtpSender {
-    fn tls_name(&self) -> &'static str {
-        match self.tls {
-            Tls::None => "none",
-            Tls::Opportunistic(_) => "opportunistic STARTTLS",
-            Tls::Required(_) => "STARTTLS",
-            Tls::Wrapper(_) => "TLS",
-            #[allow(unreachable_patterns)]
-            _ => "other",
-        }
     }
 }
 
