@@ -62,6 +62,7 @@ impl App {
                 jobs.sync_run_pushes,
                 Duration::from_secs_f64(self.config.worker.lease_seconds),
             ),
+            crate::engine::email::email_job(self.engine.clone(), self.config.clone()),
         ];
         JobWorker::new(self.engine.clone(), jobs.clone(), handlers)
     }

@@ -268,6 +268,9 @@ impl Config {
                 matches!(url.scheme(), "smtp" | "smtps") && url.host().is_some(),
                 "smtp_url must be smtp://host:port or smtps://host:port"
             );
+            // Read as the email sender reads it, so a URL it cannot use
+            // (an unknown `tls=`) stops the start, not each email.
+            crate::engine::email::sender::SmtpSender::from_url(smtp, crate::engine::email::sender::STEP_TIMEOUT)?;
         }
         anyhow::ensure!(
             self.email_from.contains('@') && self.email_from.parse::<lettre::message::Mailbox>().is_ok(),

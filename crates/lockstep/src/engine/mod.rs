@@ -9,18 +9,20 @@
 //!   through connectors.
 //! - [`operations`] starts, runs and reads Sync Overviews and Sync Now
 //!   runs; [`jobs`] runs the durable background jobs; [`notify`] decides the
-//!   notification an operation's end creates; [`settings`] reads and
-//!   changes a tenant's settings.
+//!   notification an operation's end creates; [`email`] sends a
+//!   notification's email, with the signed link to its page; [`settings`]
+//!   reads and changes a tenant's settings.
 
 pub mod connectors;
+pub mod email;
 pub mod group_commit;
 pub mod integrations_cache;
 pub mod jobs;
 pub mod notify;
 pub mod operations;
 pub mod records;
-pub mod settings;
 mod service;
+pub mod settings;
 pub mod write_sync;
 
 pub use service::Engine;

@@ -1,5 +1,6 @@
-//! The HTTP server: the versioned JSON API under `/v1`, health, metrics and
-//! the OpenAPI document.
+//! The HTTP server: the versioned JSON API under `/v1`, health, metrics,
+//! the OpenAPI document, and the page a notification email's link opens
+//! ([`links`], HTML, outside the API).
 //!
 //! One file per resource ([`tenants`], [`admins`], [`tokens`],
 //! [`integrations`], [`records`], [`overviews`], [`sync_runs`],
@@ -26,6 +27,7 @@ pub mod health;
 pub mod input;
 pub mod integration_input;
 pub mod integrations;
+pub mod links;
 pub mod merge_patch;
 pub mod notifications;
 pub mod openapi;
@@ -114,6 +116,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(write::delete_record),
         )
         .route("/v1/records/{type}/{id}/retry", post(write::retry_record))
+        .route("/links/notifications/{id}", get(links::notification_page))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi::openapi_json))

@@ -8,7 +8,8 @@
 //! - [`finish`], a middleware around the whole router, fills in `instance`
 //!   (the request path, which `IntoResponse` cannot see) and turns any other
 //!   error response (axum's bare 405, a layer's plain-text 413) into a
-//!   problem of the same status, keeping headers such as `Allow`.
+//!   problem of the same status, keeping headers such as `Allow`. An HTML
+//!   page (the one a notification email's link opens) is left as written.
 //! - Store failures become an opaque 500 whose detail carries a short
 //!   reference that also appears in the log line holding the real cause, so
 //!   an operator can find it without the client learning about the database.
@@ -276,9 +277,12 @@ pub async fn finish(request: Request, next: Next) -> Response {
         let (parts, _) = response.into_parts();
         return Problem { instance: Some(path), ..problem }.into_response_with(parts.headers);
     }
-    let is_problem =
-        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+    let content_type = response.headers().get(header::CONTENT_TYPE).map(HeaderValue::as_bytes).unwrap_or_default();
+    let is_problem = content_type.starts_with(PROBLEM_JSON.as_bytes());
+    // A page written for a browser (the one a notification email's link
+    // opens) says what went wrong in its own words.
+    let is_page = content_type.starts_with(b"text/html");
+    if !(status.is_client_error() || status.is_server_error()) || is_problem || is_page {
         return response;
     }
     let (parts, _) = response.into_parts();

@@ -113,6 +113,25 @@ impl Keyring {
         Self::key_id_of(sealed) == Some(self.primary_id())
     }
 
+    /// Keys for one `purpose` of message authentication (signing the links
+    /// in emails, say), one derived from each configured key, the one from
+    /// the encrypting key first: sign with the first, accept any, so a
+    /// signature made before a rotation verifies while its key is still
+    /// configured. Each is HMAC-SHA256 of a label naming `purpose` under the
+    /// configured key, so no two purposes, and never the cipher, share a key.
+    pub fn derived_keys(&self, purpose: &str) -> Vec<Zeroizing<[u8; 32]>> {
+        use hmac::{Hmac, Mac};
+        self.keys
+            .iter()
+            .map(|key| {
+                let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key.bytes()).expect("HMAC takes any key");
+                mac.update(b"lockstep derived key\0");
+                mac.update(purpose.as_bytes());
+                Zeroizing::new(mac.finalize().into_bytes().into())
+            })
+            .collect()
+    }
+
     /// Decrypts a sealed text with the key it names, checking it belongs to `context`.
     pub fn open(&self, context: &SecretContext<'_>, sealed: &str) -> Result<Zeroizing<String>, OpenError> {
         let mut parts = sealed.splitn(3, '.');
@@ -219,6 +238,17 @@ mod tests {
         for garbled in ["", "v1", "v1.zz.AAAA", "v2.00000000.AAAA", "v1.00000000.!!", "v1.00000000.AAAA"] {
             assert!(keys.open(&ACME, garbled).is_err(), "{garbled}");
         }
+    }
+
+    #[test]
+    fn derived_keys_follow_the_configured_order_and_differ_per_purpose() {
+        let (a, b) = (SecretKey::generate(), SecretKey::generate());
+        let links = ring(&[&b, &a]).derived_keys("links");
+        assert_eq!(links.len(), 2);
+        assert_eq!(*links[1], *ring(&[&a]).derived_keys("links")[0], "a key derives the same key in any keyring");
+        assert_ne!(*links[0], *links[1]);
+        assert_ne!(*links[0], *ring(&[&b]).derived_keys("other")[0]);
+        assert_ne!(&links[0][..], &b.bytes()[..], "never the cipher's key itself");
     }
 
     #[test]

@@ -48,6 +48,11 @@
 //! key configured, one is made at first start and kept beside the database
 //! ([`key_file`]); PostgreSQL refuses to start without one, since every
 //! process must hold the same key.
+//!
+//! The same keys sign too, through keys derived from them for one purpose
+//! each ([`Keyring::derived_keys`]): the links in notification emails
+//! ([`crate::engine::email::link`]). Links signed under a key keep working
+//! while it stays among the keys; removing it retires them.
 
 mod credential;
 mod key;

@@ -10,6 +10,8 @@
 //!   starts ([`fresh_postgres_url`]), and [`Backend`] + [`both_backends!`] to run one
 //!   scenario on SQLite and on PostgreSQL.
 //! - [`proxy`]: a fault-injection proxy in front of a real peer.
+//! - [`smtp`]: [`smtp::SmtpSink`], a real SMTP server (`aiosmtpd`) that keeps
+//!   every mail, and [`smtp::Mail`] to read one back.
 //!
 //! Env it relies on (exported by `scripts/test`): `LOCKSTEP_TEST_VENV`,
 //! `LOCKSTEP_TEST_POSTGRES_URL`, `LOCKSTEP_TEST_PSQL`.
@@ -22,6 +24,7 @@ pub mod lockstep_bin;
 pub mod peers;
 pub mod postgres;
 pub mod proxy;
+pub mod smtp;
 
 pub use peers::{free_port, venv_bin, ScimServer};
 pub use postgres::{fresh_postgres_url, psql, Backend};
