@@ -39,6 +39,8 @@
 //! - `sync_status_counts` may leave out statuses with no state.
 //! - A token is found by its hash whether revoked or expired (the app
 //!   judges that by its clock); revoking it again keeps the first time.
+//! - `records_by_external_ids` answers a record once however often its id
+//!   is asked.
 
 mod batches;
 mod claims;
@@ -103,6 +105,7 @@ macro_rules! conformance_tests {
             list_records_pages_by_id_after_the_cursor,
             concurrent_writers_of_the_same_new_records_serialize,
             a_write_planned_with_changed_integrations_stores_nothing,
+            records_by_external_ids_finds_deleted_records_of_one_tenant_and_type,
             // claims
             a_claim_makes_the_state_syncing_under_a_lease,
             claiming_takes_only_due_pending_states_and_expired_leases,
