@@ -17,7 +17,7 @@ pub fn opt_time(ms: Option<i64>) -> rusqlite::Result<Option<Timestamp>> {
     ms.map(time).transpose()
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> rusqlite::Error {
+pub fn corrupt(what: &str, e: impl std::fmt::Display) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
         0,
         rusqlite::types::Type::Text,

@@ -36,10 +36,10 @@ pub mod write_rules;
 pub mod conformance;
 
 pub use error::{StoreError, StoreResult};
-pub use planned::apply_planned_sync;
 pub use job_rows::*;
 pub use notification_rows::*;
 pub use operation_rows::*;
+pub use planned::apply_planned_sync;
 pub use rows::*;
 pub use store::{
     ensure_current_integrations, IntegrationStore, JobQueue, NotificationStore, OverviewStore, RecordStore, Store,
