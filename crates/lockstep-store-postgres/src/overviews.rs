@@ -6,7 +6,10 @@
 //! newest overview of the same integration when that is another one (index
 //! `overviews_by_integration`), and `integration_exists` whether the
 //! integration is still there. A stored flag would have to be cleared by
-//! every later create and every integration delete.
+//! every later create and every integration delete. What a Sync Now run
+//! shares with an overview is here too: the check that the tenant has the
+//! integration, the job enqueued with the new row as its subject, and the
+//! notification of an end in the background.
 //!
 //! **Ordering with the overview's end.** Changes are added under a share
 //! lock of the overview row, and its end is an update of that row, so an

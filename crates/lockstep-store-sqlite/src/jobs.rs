@@ -14,10 +14,7 @@ use crate::{db_error, SqliteStore};
 /// ([`SqliteStore::wake_job_workers`]). A job whose `unique_key` is unset
 /// but whose `subject_id` is set gets `"{kind}:{subject_id}"`.
 pub(crate) fn insert(conn: &rusqlite::Connection, job: &NewJob, now: Timestamp) -> StoreResult<Option<i64>> {
-    let unique_key = job
-        .unique_key
-        .clone()
-        .or_else(|| job.subject_id.map(|subject| format!("{}:{subject}", job.kind)));
+    let unique_key = job.unique_key.clone().or_else(|| job.subject_id.map(|subject| format!("{}:{subject}", job.kind)));
     let mut stmt = conn
         .prepare_cached(
             "INSERT INTO jobs (kind, tenant_id, subject_id, unique_key, payload, status, due_at, attempts, max_attempts, claim, created_at)
@@ -53,8 +50,12 @@ impl SqliteStore {
 
 #[async_trait]
 impl JobQueue for SqliteStore {
-    fn job_signal(&self) -> std::sync::Arc<tokio::sync::Notify> { self.signal.clone() }
-    async fn enqueue_job(&self, job: NewJob, now: Timestamp) -> StoreResult<(Job, bool)> { Err(StoreError::Database("not implemented".into())) }
+    fn job_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.signal.clone()
+    }
+    async fn enqueue_job(&self, job: NewJob, now: Timestamp) -> StoreResult<(Job, bool)> {
+        Err(StoreError::Database("not implemented".into()))
+    }
     async fn claim_jobs(
         &self,
         kind: &str,
@@ -62,10 +63,22 @@ impl JobQueue for SqliteStore {
         limit: u32,
         now: Timestamp,
         lease_until: Timestamp,
-    ) -> StoreResult<Vec<Job>> { Err(StoreError::Database("not implemented".into())) }
-    async fn extend_job_lease(&self, job_id: i64, claim: i64, lease_until: Timestamp) -> StoreResult<bool> { Err(StoreError::Database("not implemented".into())) }
-    async fn finish_job(&self, job_id: i64, claim: i64, outcome: JobOutcome, now: Timestamp) -> StoreResult<bool> { Err(StoreError::Database("not implemented".into())) }
-    async fn get_job(&self, job_id: i64) -> StoreResult<Option<Job>> { Err(StoreError::Database("not implemented".into())) }
-    async fn jobs_for_subject(&self, kind: &str, subject_id: i64) -> StoreResult<Vec<Job>> { Err(StoreError::Database("not implemented".into())) }
-    async fn next_job_due_at(&self, kind: &str) -> StoreResult<Option<Timestamp>> { Err(StoreError::Database("not implemented".into())) }
+    ) -> StoreResult<Vec<Job>> {
+        Err(StoreError::Database("not implemented".into()))
+    }
+    async fn extend_job_lease(&self, job_id: i64, claim: i64, lease_until: Timestamp) -> StoreResult<bool> {
+        Err(StoreError::Database("not implemented".into()))
+    }
+    async fn finish_job(&self, job_id: i64, claim: i64, outcome: JobOutcome, now: Timestamp) -> StoreResult<bool> {
+        Err(StoreError::Database("not implemented".into()))
+    }
+    async fn get_job(&self, job_id: i64) -> StoreResult<Option<Job>> {
+        Err(StoreError::Database("not implemented".into()))
+    }
+    async fn jobs_for_subject(&self, kind: &str, subject_id: i64) -> StoreResult<Vec<Job>> {
+        Err(StoreError::Database("not implemented".into()))
+    }
+    async fn next_job_due_at(&self, kind: &str) -> StoreResult<Option<Timestamp>> {
+        Err(StoreError::Database("not implemented".into()))
+    }
 }

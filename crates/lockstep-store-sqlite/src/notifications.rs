@@ -55,15 +55,23 @@ impl NotificationStore for SqliteStore {
         admin_id: i64,
         before_id: Option<i64>,
         limit: u32,
-    ) -> StoreResult<Vec<Notification>> { Err(StoreError::Database("not implemented".into())) }
-    async fn unseen_notifications(&self, tenant_id: i64, admin_id: i64) -> StoreResult<i64> { Err(StoreError::Database("not implemented".into())) }
+    ) -> StoreResult<Vec<Notification>> {
+        Err(StoreError::Database("not implemented".into()))
+    }
+    async fn unseen_notifications(&self, tenant_id: i64, admin_id: i64) -> StoreResult<i64> {
+        Err(StoreError::Database("not implemented".into()))
+    }
     async fn get_notification(
         &self,
         tenant_id: i64,
         admin_id: i64,
         notification_id: i64,
-    ) -> StoreResult<Option<Notification>> { Err(StoreError::Database("not implemented".into())) }
-    async fn notification_by_id(&self, tenant_id: i64, notification_id: i64) -> StoreResult<Option<Notification>> { Err(StoreError::Database("not implemented".into())) }
+    ) -> StoreResult<Option<Notification>> {
+        Err(StoreError::Database("not implemented".into()))
+    }
+    async fn notification_by_id(&self, tenant_id: i64, notification_id: i64) -> StoreResult<Option<Notification>> {
+        Err(StoreError::Database("not implemented".into()))
+    }
     async fn mark_notification(
         &self,
         tenant_id: i64,
@@ -71,26 +79,38 @@ impl NotificationStore for SqliteStore {
         notification_id: i64,
         read: bool,
         now: Timestamp,
-    ) -> StoreResult<Option<Notification>> { Err(StoreError::Database("not implemented".into())) }
-    async fn mark_all_notifications_seen(&self, tenant_id: i64, admin_id: i64, now: Timestamp) -> StoreResult<u64> { Err(StoreError::Database("not implemented".into())) }
+    ) -> StoreResult<Option<Notification>> {
+        Err(StoreError::Database("not implemented".into()))
+    }
+    async fn mark_all_notifications_seen(&self, tenant_id: i64, admin_id: i64, now: Timestamp) -> StoreResult<u64> {
+        Err(StoreError::Database("not implemented".into()))
+    }
     async fn begin_notification_email(
         &self,
         tenant_id: i64,
         notification_id: i64,
         now: Timestamp,
-    ) -> StoreResult<EmailBegin> { Err(StoreError::Database("not implemented".into())) }
+    ) -> StoreResult<EmailBegin> {
+        Err(StoreError::Database("not implemented".into()))
+    }
     async fn finish_notification_email(
         &self,
         tenant_id: i64,
         notification_id: i64,
         state: EmailState,
         now: Timestamp,
-    ) -> StoreResult<bool> { Err(StoreError::Database("not implemented".into())) }
-    async fn get_settings(&self, tenant_id: i64) -> StoreResult<Option<StoredSettings>> { Err(StoreError::Database("not implemented".into())) }
+    ) -> StoreResult<bool> {
+        Err(StoreError::Database("not implemented".into()))
+    }
+    async fn get_settings(&self, tenant_id: i64) -> StoreResult<Option<StoredSettings>> {
+        Err(StoreError::Database("not implemented".into()))
+    }
     async fn put_settings(
         &self,
         tenant_id: i64,
         settings: serde_json::Value,
         now: Timestamp,
-    ) -> StoreResult<Option<StoredSettings>> { Err(StoreError::Database("not implemented".into())) }
+    ) -> StoreResult<Option<StoredSettings>> {
+        Err(StoreError::Database("not implemented".into()))
+    }
 }

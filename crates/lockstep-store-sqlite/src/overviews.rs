@@ -7,6 +7,10 @@
 //! `overviews_by_integration`), and `integration_exists` whether the
 //! integration is still there. A stored flag would have to be cleared by
 //! every later create and every integration delete.
+//!
+//! What a Sync Now run shares with an overview is here too: the check that
+//! the tenant has the integration, the job enqueued with the new row as
+//! its subject, and the notification of an end in the background.
 
 use async_trait::async_trait;
 use lockstep_store::{
