@@ -177,6 +177,7 @@ macro_rules! conformance_tests {
             changes_are_refused_once_the_overview_has_ended,
             an_overview_ends_once_with_its_summary_or_its_error,
             an_overview_that_ends_in_the_background_notifies_its_admin,
+            backgrounding_and_ending_at_once_agree_on_who_tells_the_admin,
             another_tenants_overviews_and_changes_are_absent,
             // Sync Now runs
             a_sync_run_is_created_running_with_its_job,
@@ -191,6 +192,7 @@ macro_rules! conformance_tests {
             a_runs_log_is_paged_and_filtered_by_outcome,
             results_of_a_run_that_has_ended_store_nothing,
             a_sync_run_ends_once_and_notifies_only_in_the_background,
+            backgrounding_and_ending_a_run_at_once_agree_on_who_tells_the_admin,
             list_sync_runs_lists_newest_first_before_the_cursor,
             another_tenants_sync_runs_and_logs_are_absent,
         }

@@ -275,6 +275,40 @@ pub async fn an_overview_that_ends_in_the_background_notifies_its_admin(store: A
     assert!(ended.unwrap().unwrap().backgrounded);
 }
 
+/// The request stops waiting just as the overview ends: either the end
+/// saw the overview backgrounded (and notified), or the background came
+/// too late and was told so (the request answers with the result). Never
+/// both, never neither.
+pub async fn backgrounding_and_ending_at_once_agree_on_who_tells_the_admin(store: Arc<dyn Store>) {
+    let (acme, ada) = tenant(&store, "acme").await;
+    let okta = integration(&store, acme.id, "Okta").await;
+    for round in 0..12 {
+        let overview = start(&store, acme.id, okta, ada.id, round).await;
+        let backgrounding = {
+            let store = store.clone();
+            tokio::spawn(async move { store.background_overview(acme.id, overview.id).await.unwrap() })
+        };
+        let notification = ready_notification(ada.id, overview.id, None);
+        let ended = store
+            .finish_overview(
+                acme.id,
+                overview.id,
+                OverviewStatus::Ready,
+                summary(),
+                None,
+                Some(notification),
+                at(round),
+            )
+            .await
+            .unwrap()
+            .expect("it was running");
+        let backgrounded = backgrounding.await.unwrap();
+        assert_eq!(ended.backgrounded, backgrounded, "round {round}: the end and the background disagree");
+        assert_eq!(store.get_overview(acme.id, overview.id).await.unwrap().unwrap().backgrounded, backgrounded);
+        // TODO(jobs-merge): ada has a notification about it iff `backgrounded`.
+    }
+}
+
 pub async fn another_tenants_overviews_and_changes_are_absent(store: Arc<dyn Store>) {
     let (acme, ada) = tenant(&store, "acme").await;
     let (globex, _) = tenant(&store, "globex").await;

@@ -265,6 +265,29 @@ pub async fn a_sync_run_ends_once_and_notifies_only_in_the_background(store: Arc
     assert_eq!((ended.status, ended.error, ended.backgrounded), (SyncRunStatus::Failed, why, true));
 }
 
+/// As for overviews: a run backgrounded just as it ends is either seen so
+/// by its end, or told it ended first.
+pub async fn backgrounding_and_ending_a_run_at_once_agree_on_who_tells_the_admin(store: Arc<dyn Store>) {
+    let (acme, ada) = tenant(&store, "acme").await;
+    let okta = integration(&store, acme.id, "Okta").await;
+    for round in 0..12 {
+        let run = start(&store, acme.id, okta, ada.id, round).await;
+        let backgrounding = {
+            let store = store.clone();
+            tokio::spawn(async move { store.background_sync_run(acme.id, run.id).await.unwrap() })
+        };
+        let notification = complete_notification(ada.id, run.id, None);
+        let ended = store
+            .finish_sync_run(acme.id, run.id, SyncRunStatus::Succeeded, None, Some(notification), at(round))
+            .await
+            .unwrap()
+            .expect("it was running");
+        let backgrounded = backgrounding.await.unwrap();
+        assert_eq!(ended.backgrounded, backgrounded, "round {round}: the end and the background disagree");
+        // TODO(jobs-merge): ada has a notification about it iff `backgrounded`.
+    }
+}
+
 pub async fn list_sync_runs_lists_newest_first_before_the_cursor(store: Arc<dyn Store>) {
     let (acme, ada) = tenant(&store, "acme").await;
     let okta = integration(&store, acme.id, "Okta").await;
