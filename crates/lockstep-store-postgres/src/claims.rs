@@ -133,95 +133,8 @@ impl PgStore {
         if finishes.is_empty() {
             return Ok(Vec::new());
         }
-        let n = finishes.len();
-        let mut record_ids = Vec::with_capacity(n);
-        let mut integration_ids = Vec::with_capacity(n);
-        let mut claims = Vec::with_capacity(n);
-        // Per flag value: [0] when no change arrived during the sync, [1] when one did.
-        let mut statuses: [Vec<&str>; 2] = [Vec::with_capacity(n), Vec::with_capacity(n)];
-        let mut due_ats: [Vec<Option<Timestamp>>; 2] = [Vec::with_capacity(n), Vec::with_capacity(n)];
-        let mut pending_sinces: [Vec<Option<Timestamp>>; 2] = [Vec::with_capacity(n), Vec::with_capacity(n)];
-        let mut reset_attempts: [Vec<bool>; 2] = [Vec::with_capacity(n), Vec::with_capacity(n)];
-        let mut owed_changes: [Vec<bool>; 2] = [Vec::with_capacity(n), Vec::with_capacity(n)];
-        // These do not depend on the flag.
-        let mut last_synced_ats = Vec::with_capacity(n);
-        let mut errors = Vec::with_capacity(n);
-        let mut remote_ids = Vec::with_capacity(n);
-        let mut updated_ats = Vec::with_capacity(n);
-        for f in &finishes {
-            record_ids.push(f.record_id);
-            integration_ids.push(f.integration_id);
-            claims.push(f.claim);
-            for (i, changed) in [false, true].into_iter().enumerate() {
-                let next = finished_state(f, changed);
-                statuses[i].push(next.status.as_str());
-                due_ats[i].push(next.due_at.map(ms));
-                pending_sinces[i].push(next.pending_since.map(ms));
-                reset_attempts[i].push(next.reset_attempts);
-                owed_changes[i].push(next.changed_during_sync);
-            }
-            let next = finished_state(f, false);
-            last_synced_ats.push(next.last_synced_at.map(ms));
-            errors.push(errors_json(next.errors)?);
-            remote_ids.push(next.remote_id.map(str::to_owned));
-            updated_ats.push(ms(next.updated_at));
-        }
-
         let mut tx = self.pool.begin().await.map_err(db_error)?;
-        let applied: Vec<(i64, String)> = sqlx::query(
-            "UPDATE sync_states AS s SET
-                 status = CASE WHEN s.changed_during_sync THEN f.status_c ELSE f.status END,
-                 due_at = CASE WHEN s.changed_during_sync THEN f.due_at_c ELSE f.due_at END,
-                 wake_at = CASE WHEN s.changed_during_sync THEN f.due_at_c ELSE f.due_at END,
-                 pending_since = CASE WHEN s.changed_during_sync THEN f.pending_since_c ELSE f.pending_since END,
-                 attempts = CASE WHEN (CASE WHEN s.changed_during_sync THEN f.reset_c ELSE f.reset END)
-                     THEN 0 ELSE s.attempts END,
-                 changed_during_sync = CASE WHEN s.changed_during_sync THEN f.owed_c ELSE f.owed END,
-                 last_synced_at = COALESCE(f.last_synced_at, s.last_synced_at),
-                 errors = f.errors,
-                 remote_id = COALESCE(f.remote_id, s.remote_id),
-                 updated_at = f.updated_at
-             FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[],
-                     $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[],
-                     $8::timestamptz[], $9::timestamptz[], $10::bool[], $11::bool[], $12::bool[], $13::bool[],
-                     $14::timestamptz[], $15::jsonb[], $16::text[], $17::timestamptz[])
-                 WITH ORDINALITY
-                 AS f (record_id, integration_id, claim,
-                       status, status_c, due_at, due_at_c,
-                       pending_since, pending_since_c, reset, reset_c, owed, owed_c,
-                       last_synced_at, errors, remote_id, updated_at, ord)
-             WHERE s.record_id = f.record_id AND s.integration_id = f.integration_id
-               AND s.claim = f.claim AND s.status = 'syncing'
-             RETURNING f.ord, s.status",
-        )
-        .bind(&record_ids)
-        .bind(&integration_ids)
-        .bind(&claims)
-        .bind(&statuses[0])
-        .bind(&statuses[1])
-        .bind(&due_ats[0])
-        .bind(&due_ats[1])
-        .bind(&pending_sinces[0])
-        .bind(&pending_sinces[1])
-        .bind(&reset_attempts[0])
-        .bind(&reset_attempts[1])
-        .bind(&owed_changes[0])
-        .bind(&owed_changes[1])
-        .bind(&last_synced_ats)
-        .bind(&errors)
-        .bind(&remote_ids)
-        .bind(&updated_ats)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_error)?
-        .iter()
-        .map(|row| Ok((row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?)))
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(corrupt)?;
-
-        // A retry, or a sync that goes back to pending, is new due work.
-        // (RETURNING shows the new status.)
-        let new_work = applied.iter().any(|(_, status)| status == "syncing" || status == "sync_pending");
+        let (done, new_work) = apply_finishes(&mut tx, &finishes).await?;
         if new_work {
             signal::notify_on_commit(&mut tx).await.map_err(db_error)?;
         }
@@ -229,12 +142,114 @@ impl PgStore {
         if new_work {
             self.signal.notify_waiters();
         }
-
-        let mut done = vec![false; finishes.len()];
-        for (ord, _) in applied {
-            // ORDINALITY counts from 1.
-            done[(ord - 1) as usize] = true;
-        }
         Ok(done)
     }
+}
+
+/// The statement of [`PgStore::finish`], on the caller's transaction (a
+/// Sync Now run stores its finishes with its log entries). Returns, per
+/// finish, whether it applied, and whether any made new due work (a retry,
+/// or a sync gone back to pending): the caller then signals the workers on
+/// commit.
+pub(crate) async fn apply_finishes(
+    tx: &mut sqlx::PgConnection,
+    finishes: &[SyncFinish],
+) -> StoreResult<(Vec<bool>, bool)> {
+    if finishes.is_empty() {
+        return Ok((Vec::new(), false));
+    }
+    let n = finishes.len();
+    let mut record_ids = Vec::with_capacity(n);
+    let mut integration_ids = Vec::with_capacity(n);
+    let mut claims = Vec::with_capacity(n);
+    // Per flag value: [0] when no change arrived during the sync, [1] when one did.
+    let mut statuses: [Vec<&str>; 2] = [Vec::with_capacity(n), Vec::with_capacity(n)];
+    let mut due_ats: [Vec<Option<Timestamp>>; 2] = [Vec::with_capacity(n), Vec::with_capacity(n)];
+    let mut pending_sinces: [Vec<Option<Timestamp>>; 2] = [Vec::with_capacity(n), Vec::with_capacity(n)];
+    let mut reset_attempts: [Vec<bool>; 2] = [Vec::with_capacity(n), Vec::with_capacity(n)];
+    let mut owed_changes: [Vec<bool>; 2] = [Vec::with_capacity(n), Vec::with_capacity(n)];
+    // These do not depend on the flag.
+    let mut last_synced_ats = Vec::with_capacity(n);
+    let mut errors = Vec::with_capacity(n);
+    let mut remote_ids = Vec::with_capacity(n);
+    let mut updated_ats = Vec::with_capacity(n);
+    for f in finishes {
+        record_ids.push(f.record_id);
+        integration_ids.push(f.integration_id);
+        claims.push(f.claim);
+        for (i, changed) in [false, true].into_iter().enumerate() {
+            let next = finished_state(f, changed);
+            statuses[i].push(next.status.as_str());
+            due_ats[i].push(next.due_at.map(ms));
+            pending_sinces[i].push(next.pending_since.map(ms));
+            reset_attempts[i].push(next.reset_attempts);
+            owed_changes[i].push(next.changed_during_sync);
+        }
+        let next = finished_state(f, false);
+        last_synced_ats.push(next.last_synced_at.map(ms));
+        errors.push(errors_json(next.errors)?);
+        remote_ids.push(next.remote_id.map(str::to_owned));
+        updated_ats.push(ms(next.updated_at));
+    }
+
+    let applied: Vec<(i64, String)> = sqlx::query(
+        "UPDATE sync_states AS s SET
+             status = CASE WHEN s.changed_during_sync THEN f.status_c ELSE f.status END,
+             due_at = CASE WHEN s.changed_during_sync THEN f.due_at_c ELSE f.due_at END,
+             wake_at = CASE WHEN s.changed_during_sync THEN f.due_at_c ELSE f.due_at END,
+             pending_since = CASE WHEN s.changed_during_sync THEN f.pending_since_c ELSE f.pending_since END,
+             attempts = CASE WHEN (CASE WHEN s.changed_during_sync THEN f.reset_c ELSE f.reset END)
+                 THEN 0 ELSE s.attempts END,
+             changed_during_sync = CASE WHEN s.changed_during_sync THEN f.owed_c ELSE f.owed END,
+             last_synced_at = COALESCE(f.last_synced_at, s.last_synced_at),
+             errors = f.errors,
+             remote_id = COALESCE(f.remote_id, s.remote_id),
+             updated_at = f.updated_at
+         FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[],
+                 $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[],
+                 $8::timestamptz[], $9::timestamptz[], $10::bool[], $11::bool[], $12::bool[], $13::bool[],
+                 $14::timestamptz[], $15::jsonb[], $16::text[], $17::timestamptz[])
+             WITH ORDINALITY
+             AS f (record_id, integration_id, claim,
+                   status, status_c, due_at, due_at_c,
+                   pending_since, pending_since_c, reset, reset_c, owed, owed_c,
+                   last_synced_at, errors, remote_id, updated_at, ord)
+         WHERE s.record_id = f.record_id AND s.integration_id = f.integration_id
+           AND s.claim = f.claim AND s.status = 'syncing'
+         RETURNING f.ord, s.status",
+    )
+    .bind(&record_ids)
+    .bind(&integration_ids)
+    .bind(&claims)
+    .bind(&statuses[0])
+    .bind(&statuses[1])
+    .bind(&due_ats[0])
+    .bind(&due_ats[1])
+    .bind(&pending_sinces[0])
+    .bind(&pending_sinces[1])
+    .bind(&reset_attempts[0])
+    .bind(&reset_attempts[1])
+    .bind(&owed_changes[0])
+    .bind(&owed_changes[1])
+    .bind(&last_synced_ats)
+    .bind(&errors)
+    .bind(&remote_ids)
+    .bind(&updated_ats)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db_error)?
+    .iter()
+    .map(|row| Ok((row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?)))
+    .collect::<Result<_, sqlx::Error>>()
+    .map_err(corrupt)?;
+
+    // A retry, or a sync that goes back to pending, is new due work.
+    // (RETURNING shows the new status.)
+    let new_work = applied.iter().any(|(_, status)| status == "syncing" || status == "sync_pending");
+    let mut done = vec![false; finishes.len()];
+    for (ord, _) in applied {
+        // ORDINALITY counts from 1.
+        done[(ord - 1) as usize] = true;
+    }
+    Ok((done, new_work))
 }

@@ -11,7 +11,10 @@
 //! [`sync_states`] (reads, retries and metrics of the scheduler's rows),
 //! [`claims`] (claiming and finishing syncs), [`status_counts`] (the counts
 //! per status, kept as deltas), [`jobs`] (the job queue) and [`signal`]
-//! (LISTEN/NOTIFY behind [`Store::work_signal`] and [`Store::job_signal`]).
+//! (LISTEN/NOTIFY behind [`Store::work_signal`] and [`Store::job_signal`]);
+//! the operations an admin starts are in [`overviews`] (Sync Overviews),
+//! [`sync_runs`] (Sync Now runs and their logs) and [`run_claims`] (the sync
+//! states a run claims and finishes).
 //! The schema is in `migrations/`.
 //!
 //! Hot paths send many rows per statement (`UNNEST` of arrays), never one
@@ -37,6 +40,7 @@ mod notifications;
 mod optimistic;
 mod overviews;
 mod records;
+mod run_claims;
 mod signal;
 mod slots;
 mod status_counts;

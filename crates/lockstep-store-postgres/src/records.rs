@@ -287,17 +287,33 @@ impl RecordStore for PgStore {
         rows.iter().map(|row| record_from_row(row, &NAMES)).collect::<Result<_, _>>().map_err(corrupt)
     }
 
-    /// The states of `record_ids`, each with its due time as the scheduler
-    /// sees it (its record's debounce column taken into account).
     async fn records_by_external_ids(
         &self,
-        _tenant_id: i64,
-        _record_type: &str,
-        _external_ids: &[String],
+        tenant_id: i64,
+        record_type: &str,
+        external_ids: &[String],
     ) -> StoreResult<Vec<Record>> {
-        Err(lockstep_store::StoreError::Database("not implemented".into()))
+        // One probe of the unique key per id, whatever the statistics say
+        // (`OFFSET 0` keeps the subquery from being flattened into a join
+        // that could be planned as a scan; see `lock_keys`).
+        let rows = sqlx::query(&format!(
+            "SELECT r.* FROM (SELECT DISTINCT key FROM UNNEST($3::text[]) AS u (key)) AS k
+             CROSS JOIN LATERAL (
+                 SELECT {RECORD_COLUMNS} FROM records
+                 WHERE tenant_id = $1 AND record_type = $2 AND external_id = k.key OFFSET 0
+             ) AS r"
+        ))
+        .bind(tenant_id)
+        .bind(record_type)
+        .bind(external_ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.iter().map(|row| record_from_row(row, &NAMES)).collect::<Result<_, _>>().map_err(corrupt)
     }
 
+    /// The states of `record_ids`, each with its due time as the scheduler
+    /// sees it (its record's debounce column taken into account).
     async fn sync_states_for_records(&self, tenant_id: i64, record_ids: &[i64]) -> StoreResult<Vec<SyncState>> {
         // Each record is two probes, its row by id and its states by the
         // primary key's prefix, whatever PostgreSQL estimates: `OFFSET 0`
@@ -371,7 +387,7 @@ const OPTIMISTIC_MAX_KEYS: usize = 64;
 /// How often a batch starts over after its lock phase deadlocked.
 const LOCK_ATTEMPTS: u32 = 3;
 
-fn is_deadlock(error: &sqlx::Error) -> bool {
+pub(crate) fn is_deadlock(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("40P01"))
 }
 

@@ -19,6 +19,7 @@ mod migrations;
 mod notifications;
 mod overviews;
 mod records;
+mod run_claims;
 mod sync_queue;
 mod sync_runs;
 mod tenants;

@@ -204,6 +204,25 @@ fn list(
     rows.collect::<Result<_, _>>().map_err(db_error)
 }
 
+/// Records of a type by external id, deleted ones included: one probe of
+/// the unique key per id.
+fn by_external_ids(
+    conn: &Connection,
+    tenant_id: i64,
+    record_type: &str,
+    external_ids: &[String],
+) -> StoreResult<Vec<Record>> {
+    let keys = serde_json::to_string(external_ids).map_err(|e| lockstep_store::StoreError::Corrupt(e.to_string()))?;
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records
+             WHERE tenant_id = ?1 AND record_type = ?2 AND external_id IN (SELECT value FROM json_each(?3))"
+        ))
+        .map_err(db_error)?;
+    let rows = stmt.query_map(params![tenant_id, record_type, keys], record).map_err(db_error)?;
+    rows.collect::<Result<_, _>>().map_err(db_error)
+}
+
 fn states_for_records(conn: &Connection, tenant_id: i64, record_ids: &[i64]) -> StoreResult<Vec<SyncState>> {
     let mut stmt = conn
         .prepare_cached(&format!(
@@ -250,11 +269,11 @@ impl RecordStore for SqliteStore {
 
     async fn records_by_external_ids(
         &self,
-        _tenant_id: i64,
-        _record_type: &str,
-        _external_ids: &[String],
+        tenant_id: i64,
+        record_type: &str,
+        external_ids: &[String],
     ) -> StoreResult<Vec<Record>> {
-        Err(lockstep_store::StoreError::Database("not implemented".into()))
+        self.read(|conn| by_external_ids(conn, tenant_id, record_type, external_ids))
     }
 
     async fn sync_states_for_records(&self, tenant_id: i64, record_ids: &[i64]) -> StoreResult<Vec<SyncState>> {

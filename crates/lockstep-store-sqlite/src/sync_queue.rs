@@ -106,6 +106,15 @@ fn claim_due(
 /// `changed_during_sync` read here is the one the finish acts on.
 fn finish(conn: &mut Connection, finishes: &[SyncFinish]) -> StoreResult<Vec<bool>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_error)?;
+    let applied = apply_finishes(&tx, finishes)?;
+    tx.commit().map_err(db_error)?;
+    Ok(applied)
+}
+
+/// The finishes of [`finish`], inside the caller's `IMMEDIATE` transaction
+/// (a Sync Now run stores its finishes with its log entries). Returns, per
+/// finish, whether it applied.
+pub(crate) fn apply_finishes(tx: &Connection, finishes: &[SyncFinish]) -> StoreResult<Vec<bool>> {
     let mut applied = Vec::with_capacity(finishes.len());
     for f in finishes {
         let changed_during_sync: Option<bool> = tx
@@ -150,7 +159,6 @@ fn finish(conn: &mut Connection, finishes: &[SyncFinish]) -> StoreResult<Vec<boo
         .map_err(db_error)?;
         applied.push(true);
     }
-    tx.commit().map_err(db_error)?;
     Ok(applied)
 }
 

@@ -61,6 +61,33 @@
 //!   `Pending` or `Unknown`; any other state is `Refused`.
 //! - `put_settings` stores the JSON object as given and returns it as
 //!   stored; `get_settings` of an unknown tenant is `None`, like one never set.
+//! - `records_by_external_ids` answers a record once however often its id
+//!   is asked.
+//! - An overview's or a run's job gets the tenant and the new row as its
+//!   subject (so `"{kind}:{id}"` as its unique key unless the caller named
+//!   one); when an unfinished job holds the key, nothing is created
+//!   (`Conflict`): a row with no job to run it would stay running.
+//! - Ending an overview or a run with the status `running` is refused
+//!   (`Refused`), and nothing changes.
+//! - `last_overview_seq` of an overview that is absent (or another
+//!   tenant's) is 0, as for one with no changes; `add_overview_changes` to
+//!   it is false. A seq added twice in one page is stored once, as first given.
+//! - `background_*` of a running overview or run that is backgrounded
+//!   already is true (it is running); the end sees the flag as it is when
+//!   the end is stored, and an end with no notification to create stores
+//!   none whatever the flag.
+//! - `claim_syncs_for_run` answers `Missing` for a record of another tenant
+//!   or of another type than the integration's, and for every record when
+//!   the tenant has no such integration (nothing is claimed). A record id
+//!   given twice is answered as if claimed twice in a row (the second is
+//!   `Busy`). A claimed state is a new sync: `attempts` is 1, `claim` one
+//!   higher, `pending_since` none, `due_at` the lease; its last errors,
+//!   `last_synced_at` and `remote_id` stay, and so does a change owed by an
+//!   abandoned sync (`changed_during_sync` of a `syncing` state).
+//! - `record_sync_run_results` applies only finishes of the run's own
+//!   integration (any other answers false); log entries get seqs 1, 2, …
+//!   in the order given, going on from the run's last.
+//! - A run's `overview_id` is stored as given, not checked.
 
 mod batches;
 mod claims;
@@ -68,9 +95,12 @@ mod counts;
 mod finishes;
 mod jobs;
 mod notifications;
+pub mod overviews;
 mod planned_syncs;
 mod records;
+mod run_claims;
 pub mod support;
+pub mod sync_runs;
 mod tenants;
 mod tokens;
 
@@ -80,9 +110,12 @@ pub use counts::*;
 pub use finishes::*;
 pub use jobs::*;
 pub use notifications::*;
+pub use overviews::*;
 pub use planned_syncs::*;
 pub use records::*;
+pub use run_claims::*;
 pub use support::{PlannerCall, TestPlanner};
+pub use sync_runs::*;
 pub use tenants::*;
 pub use tokens::*;
 
@@ -129,6 +162,7 @@ macro_rules! conformance_tests {
             list_records_pages_by_id_after_the_cursor,
             concurrent_writers_of_the_same_new_records_serialize,
             a_write_planned_with_changed_integrations_stores_nothing,
+            records_by_external_ids_finds_deleted_records_of_one_tenant_and_type,
             // claims
             a_claim_makes_the_state_syncing_under_a_lease,
             claiming_takes_only_due_pending_states_and_expired_leases,
@@ -156,6 +190,7 @@ macro_rules! conformance_tests {
             next_due_at_is_the_earliest_pending_or_syncing_due_time,
             sync_status_counts_count_states_per_status,
             sync_status_counts_equal_a_full_count_after_every_kind_of_change,
+            sync_status_counts_equal_a_full_count_after_a_runs_claims_and_results,
             // the work signal
             a_write_that_plans_a_pending_sync_signals_work,
             retrying_failed_syncs_signals_work,
@@ -191,6 +226,33 @@ macro_rules! conformance_tests {
             an_email_is_finished_only_while_sending,
             a_transient_failure_puts_the_email_back_to_pending_for_a_later_begin,
             settings_are_stored_per_tenant_and_replaced_whole,
+            // Sync Overviews
+            an_overview_is_created_running_with_its_job,
+            an_overview_of_an_absent_integration_is_not_created,
+            a_newer_overview_supersedes_the_older_one_whoever_started_it,
+            overview_changes_are_paged_in_seq_order_and_filtered_by_action,
+            adding_a_change_again_by_its_seq_stores_nothing,
+            changes_are_refused_once_the_overview_has_ended,
+            an_overview_ends_once_with_its_summary_or_its_error,
+            an_overview_that_ends_in_the_background_notifies_its_admin,
+            backgrounding_and_ending_at_once_agree_on_who_tells_the_admin,
+            another_tenants_overviews_and_changes_are_absent,
+            // Sync Now runs
+            a_sync_run_is_created_running_with_its_job,
+            a_sync_run_of_an_absent_integration_is_not_created,
+            one_sync_run_runs_per_integration_at_a_time,
+            concurrent_sync_run_creates_start_exactly_one,
+            a_run_claims_new_pending_synced_and_failed_states,
+            a_run_leaves_a_state_syncing_under_a_live_lease_alone,
+            a_run_claims_deleted_records_and_answers_missing_ones,
+            a_change_written_while_a_run_claims_is_owed_to_its_push,
+            a_runs_results_store_fenced_finishes_with_its_log_and_counts,
+            a_runs_log_is_paged_and_filtered_by_outcome,
+            results_of_a_run_that_has_ended_store_nothing,
+            a_sync_run_ends_once_and_notifies_only_in_the_background,
+            backgrounding_and_ending_a_run_at_once_agree_on_who_tells_the_admin,
+            list_sync_runs_lists_newest_first_before_the_cursor,
+            another_tenants_sync_runs_and_logs_are_absent,
         }
     };
 }

@@ -246,6 +246,10 @@ pub enum SyncRunStart {
 }
 
 /// What claiming a record's sync state for a run found.
+// The answers of one claim live as long as a batch of pushes and are mostly
+// `Claimed`: boxing that variant would cost an allocation per record to save
+// space in the rare other two.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunClaim {
     /// The state is now `syncing` under the run's claim, the record as it is now.
@@ -253,7 +257,8 @@ pub enum RunClaim {
     /// The state is `syncing` under a live lease (a write-sync push, or a
     /// retry waiting for its time): left alone.
     Busy { record_id: i64 },
-    /// No such record in the tenant.
+    /// No such record in the tenant (of the integration's record type), or
+    /// no such integration.
     Missing { record_id: i64 },
 }
 

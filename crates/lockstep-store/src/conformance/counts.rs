@@ -147,3 +147,95 @@ pub async fn sync_status_counts_equal_a_full_count_after_every_kind_of_change(st
     let counts = written.counts_agree("an integration delete").await;
     assert_eq!(counts.values().sum::<i64>(), BATCH as i64 + 3, "okta's and workday's states are left");
 }
+
+/// A Sync Now run changes statuses through its own claims and results:
+/// states created for it, taken from every status, busy ones left alone,
+/// and every kind of finish, in one transaction with its log.
+pub async fn sync_status_counts_equal_a_full_count_after_a_runs_claims_and_results(store: Arc<dyn Store>) {
+    use crate::{
+        ChangeAction, LogOutcome, NewJob, NewSyncLogEntry, RunClaim, SyncRunCounts, SyncRunResults, SyncRunStart,
+    };
+    let mut written = Written::new(&store);
+    let (acme, ada) = tenant(&store, "acme").await;
+    let okta = integration(&store, acme.id, "Okta").await;
+
+    // Pending states, pushed by the write sync into every status; states
+    // still pending; records with no state; a deleted record.
+    written.write(acme.id, employees(0..BATCH, 1), &TestPlanner::pending(&[okta], at(1), at(10)), at(1)).await;
+    let pushed = claim_all(&store, at(10), at(40)).await;
+    let mut finishes = Vec::new();
+    for (i, c) in pushed.iter().enumerate() {
+        let outcome = match i % 3 {
+            0 => SyncOutcome::Synced { remote_id: None },
+            1 => SyncOutcome::Failed { errors: vec![error("n", "invalid", "no")] },
+            _ => continue, // still syncing under its lease: busy for the run
+        };
+        finishes.push(finish(&c.state, outcome, at(11)));
+    }
+    store.finish_syncs(finishes).await.unwrap();
+    let later = TestPlanner::pending(&[okta], at(12), at(500));
+    written.write(acme.id, employees(BATCH..BATCH + 5, 1), &later, at(12)).await;
+    written.write(acme.id, employees(BATCH + 5..BATCH + 10, 1), &TestPlanner::quiet(), at(12)).await;
+    written.write(acme.id, vec![delete("e001")], &TestPlanner::quiet(), at(12)).await;
+    written.counts_agree("the states before the run").await;
+
+    let job = NewJob::new("sync_run", Some(acme.id), at(13));
+    let Some(SyncRunStart::Started(run)) =
+        store.create_sync_run(acme.id, okta, None, ada.id, job, at(13)).await.unwrap()
+    else {
+        panic!("the run starts");
+    };
+    let ids: Vec<i64> = written.records[&acme.id].clone();
+    let answers = store.claim_syncs_for_run(acme.id, okta, &ids, at(20), at(60)).await.unwrap();
+    let busy = answers.iter().filter(|a| matches!(a, RunClaim::Busy { .. })).count();
+    assert_eq!(busy, pushed.len() / 3, "the states pushed and left syncing");
+    written.counts_agree("a run's claims").await;
+
+    let claimed: Vec<_> = answers
+        .iter()
+        .filter_map(|a| match a {
+            RunClaim::Claimed(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    // A change during some of the run's pushes (ending synced or failed
+    // below, so back to pending), then every kind of finish, one stale.
+    let changed = [0, 1, 4, 5].iter().map(|&i| put(&claimed[i].record.external_id, json!({ "n": 2 }))).collect();
+    written.write(acme.id, changed, &TestPlanner::pending(&[okta], at(21), at(321)), at(21)).await;
+    let mut finishes = Vec::new();
+    let mut entries = Vec::new();
+    for (i, c) in claimed.iter().enumerate() {
+        let outcome = match i % 4 {
+            0 => SyncOutcome::Synced { remote_id: Some(format!("r{i}")) },
+            1 => SyncOutcome::Failed { errors: vec![error("n", "invalid", "no")] },
+            2 => SyncOutcome::Retry { at: at(90), errors: vec![] },
+            _ => continue, // left syncing: its lease runs out
+        };
+        let log_outcome =
+            if matches!(outcome, SyncOutcome::Synced { .. }) { LogOutcome::Succeeded } else { LogOutcome::Failed };
+        entries.push(NewSyncLogEntry {
+            external_id: c.record.external_id.clone(),
+            action: ChangeAction::Update,
+            attributes: json!({}),
+            outcome: log_outcome,
+            errors: vec![],
+            at: at(22),
+        });
+        finishes.push(finish(&c.state, outcome, at(22)));
+    }
+    let mut stale = finish(&claimed[3].state, SyncOutcome::Synced { remote_id: None }, at(22));
+    stale.claim -= 1;
+    finishes.push(stale);
+    let results =
+        SyncRunResults { finishes, entries, counts: SyncRunCounts { updated: 1, ..SyncRunCounts::default() } };
+    let applied = store.record_sync_run_results(acme.id, run.id, results).await.unwrap();
+    assert_eq!(applied.iter().filter(|a| !**a).count(), 1, "only the stale finish is skipped");
+    let counts = written.counts_agree("a run's results").await;
+    use SyncStatus::{Failed, Pending, Synced, Syncing};
+    assert!([Pending, Syncing, Synced, Failed].iter().all(|s| counts.get(s).is_some_and(|n| *n > 0)), "{counts:?}");
+
+    // Once the leases have passed, the run takes what was busy or left over.
+    let again = store.claim_syncs_for_run(acme.id, okta, &ids, at(90), at(120)).await.unwrap();
+    assert!(again.iter().all(|a| matches!(a, RunClaim::Claimed(_))), "nothing is busy any longer");
+    written.counts_agree("a run's claims of expired leases").await;
+}

@@ -277,3 +277,31 @@ pub async fn a_write_planned_with_changed_integrations_stores_nothing(store: Arc
     let written = write(&store, acme.id, vec![put("e1", json!({"n": 2}))], &fresh, at(3)).await;
     assert_eq!(written[0].record.version, 2);
 }
+
+pub async fn records_by_external_ids_finds_deleted_records_of_one_tenant_and_type(store: Arc<dyn Store>) {
+    let (acme, _) = tenant(&store, "acme").await;
+    let (globex, _) = tenant(&store, "globex").await;
+    let planner = TestPlanner::quiet();
+    let written =
+        write(&store, acme.id, vec![put("e1", json!({"n": 1})), put("e2", json!({"n": 2}))], &planner, at(1)).await;
+    write(&store, acme.id, vec![delete("e2")], &planner, at(2)).await;
+    store.write_records(acme.id, "contractor", &[put("e1", json!({"c": 1}))], &planner, at(1)).await.unwrap();
+    write(&store, globex.id, vec![put("e1", json!({"g": 1}))], &planner, at(1)).await;
+
+    let keys: Vec<String> = ["e2", "e1", "absent", "e1"].iter().map(|k| k.to_string()).collect();
+    let mut found = store.records_by_external_ids(acme.id, EMPLOYEE, &keys).await.unwrap();
+    found.sort_by_key(|r| r.id);
+    let deleted = store.records_by_external_ids(acme.id, EMPLOYEE, &keys[..1]).await.unwrap();
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(
+        (deleted[0].id, deleted[0].deleted_at),
+        (written[1].record.id, Some(at(2))),
+        "a deleted record is found"
+    );
+    assert_eq!(found, vec![written[0].record.clone(), deleted[0].clone()], "each once, of acme's employees only");
+    assert_eq!(store.records_by_external_ids(acme.id, EMPLOYEE, &[]).await.unwrap(), vec![]);
+    let theirs = store.records_by_external_ids(globex.id, EMPLOYEE, &keys).await.unwrap();
+    assert_eq!(theirs.iter().map(|r| &r.fields).collect::<Vec<_>>(), vec![&json!({"g": 1})]);
+    let contractors = store.records_by_external_ids(acme.id, "contractor", &keys).await.unwrap();
+    assert_eq!(contractors.iter().map(|r| &r.fields).collect::<Vec<_>>(), vec![&json!({"c": 1})]);
+}

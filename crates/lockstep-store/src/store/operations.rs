@@ -68,6 +68,8 @@ pub trait OverviewStore: Send + Sync {
     /// error, at `now`. In the same transaction, creates `notification`
     /// (with its email job) if, and only if, the overview is backgrounded
     /// at that moment. `None` when the overview is absent or not running.
+    // Every argument is one column of the end, written together.
+    #[allow(clippy::too_many_arguments)]
     async fn finish_overview(
         &self,
         tenant_id: i64,
@@ -113,10 +115,13 @@ pub trait SyncRunStore: Send + Sync {
     /// Claims the sync states of these records in the integration for a
     /// run, one transaction, one answer per record id in the order given:
     /// a state that is `sync_pending`, `synced`, `sync_failed` or `syncing`
-    /// with its lease passed becomes `syncing` (claim and attempts as a
-    /// write-sync claim makes them, `due_at` = `lease_until`); a record
-    /// with no state gets one, `syncing`, claim 1. A deleted record is
-    /// claimed too (its deactivation is pushed).
+    /// with its lease passed becomes `syncing` (its claim one higher, as a
+    /// write-sync claim makes it; attempts 1, since the run's push is a new
+    /// sync; `due_at` = `lease_until`); a record with no state gets one,
+    /// `syncing`, claim 1, attempts 1. A deleted record is claimed too (its
+    /// deactivation is pushed). A record of another tenant or of another
+    /// type than the integration's is `Missing`, and so is every record
+    /// when the tenant has no such integration.
     async fn claim_syncs_for_run(
         &self,
         tenant_id: i64,
