@@ -104,9 +104,10 @@ async fn tenant_a(app: &TestApp) -> TenantA {
     assert_eq!(overview.status, 202, "{}", overview.text);
     let run = app.post(&format!("/v1/integrations/{integration_id}/sync-runs"), &admin.token, json!({})).await;
     assert_eq!(run.status, 202, "{}", run.text);
+    // Retries wait 4, 8, 16 and 32 s (less jitter); A's second token lasts an hour.
     for _ in 0..8 {
         app.drain_jobs().await;
-        app.advance(3600.0);
+        app.advance(100.0);
     }
     let notes = app.get("/v1/notifications", &admin.token).await;
     let notifications: Vec<i64> = ids(&notes.body, "/id").iter().filter_map(Value::as_i64).collect();
@@ -265,8 +266,9 @@ async fn probe(app: &TestApp, a: &TenantA, b: &TenantAdmin, method: &str, templa
             app.post(&format!("{integration}/sync-runs"), token, json!({})).await.problem(404);
             // A's overview, applied to B's own integration, is one that does not exist.
             let own = app.integration(token, scim_integration("B's directory", json!({"email": "userName"}))).await;
-            let stolen =
-                app.post(&format!("/v1/integrations/{own}/sync-runs"), token, json!({"overview_id": a.overview_id})).await;
+            let stolen = app
+                .post(&format!("/v1/integrations/{own}/sync-runs"), token, json!({"overview_id": a.overview_id}))
+                .await;
             stolen.problem(422);
             assert_eq!(stolen.error_fields(), ["overview_id"], "{}", stolen.text);
             app.delete(&format!("/v1/integrations/{own}"), token).await;

@@ -47,7 +47,9 @@ async fn directory(serve: &ServeProcess, token: &str, base_url: &str, bearer: &s
 
 async fn employees(serve: &ServeProcess, token: &str, n: usize) {
     let records: Vec<Value> = (1..=n)
-        .map(|i| json!({"id": format!("e{i:03}"), "fields": {"email": format!("e{i:03}@acme.test"), "first_name": "E"}}))
+        .map(
+            |i| json!({"id": format!("e{i:03}"), "fields": {"email": format!("e{i:03}@acme.test"), "first_name": "E"}}),
+        )
         .collect();
     serve.call(token, Method::POST, "/v1/records/employee/batch", Some(json!({"records": records}))).await;
 }
@@ -77,7 +79,8 @@ async fn work_waits_its_threshold_then_goes_to_the_background_and_notifies(backe
     employees(&serve, &token, 3).await;
 
     // Quick work answers with its result.
-    let (status, overview) = send(&serve, &token, Method::POST, &format!("/v1/integrations/{id}/overviews"), None).await;
+    let (status, overview) =
+        send(&serve, &token, Method::POST, &format!("/v1/integrations/{id}/overviews"), None).await;
     assert_eq!(status, 201, "{overview}");
     assert_eq!((overview["status"].as_str(), overview["summary"]["create"].as_i64()), (Some("ready"), Some(3)));
     let (_, notes) = send(&serve, &token, Method::GET, "/v1/notifications", None).await;
@@ -89,7 +92,8 @@ async fn work_waits_its_threshold_then_goes_to_the_background_and_notifies(backe
     let (status, slow) = send(&serve, &token, Method::POST, &format!("/v1/integrations/{id}/overviews"), None).await;
     assert_eq!(status, 202, "{slow}");
     assert_eq!(slow["status"], "running");
-    let notes = until(&serve, &token, "/v1/notifications", |n| n["data"].as_array().is_some_and(|d| !d.is_empty())).await;
+    let notes =
+        until(&serve, &token, "/v1/notifications", |n| n["data"].as_array().is_some_and(|d| !d.is_empty())).await;
     assert_eq!(notes["data"][0]["kind"], "sync_overview_ready", "{notes}");
     assert_eq!(notes["data"][0]["target"], json!({"type": "overview", "id": slow["id"]}));
     assert_eq!((notes["data"][0]["valid"].clone(), notes["unseen_count"].clone()), (json!(true), json!(1)));
@@ -112,7 +116,8 @@ async fn two_sync_nows_at_once_start_one_run(backend: Backend) {
     proxy.slow_down(Duration::from_millis(200));
 
     let path = format!("/v1/integrations/{id}/sync-runs");
-    let (a, b) = tokio::join!(send(&serve, &token, Method::POST, &path, None), send(&serve, &token, Method::POST, &path, None));
+    let (a, b) =
+        tokio::join!(send(&serve, &token, Method::POST, &path, None), send(&serve, &token, Method::POST, &path, None));
     let mut statuses = [a.0, b.0];
     statuses.sort();
     assert_eq!(statuses, [202, 409], "{a:?} {b:?}");
@@ -164,7 +169,8 @@ async fn a_sync_now_killed_mid_run_finishes_elsewhere_without_duplicates(backend
     assert_eq!(external.len(), 40);
 
     // The admin who started it hears that it ended.
-    let notes = until(&second, &token, "/v1/notifications", |n| n["data"].as_array().is_some_and(|d| !d.is_empty())).await;
+    let notes =
+        until(&second, &token, "/v1/notifications", |n| n["data"].as_array().is_some_and(|d| !d.is_empty())).await;
     assert_eq!(notes["data"][0]["kind"], "sync_complete", "{notes}");
 
     // The log survives another restart unchanged.

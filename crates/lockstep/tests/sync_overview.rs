@@ -166,10 +166,7 @@ async fn sync_now_applies_an_overview_and_logs_every_operation(backend: Backend)
     assert_eq!(run_body["status"], "partially_failed", "{run_body}");
     assert_eq!(run_body["started_by"], json!(s.admin.admin_id));
     assert_eq!(run_body["overview_id"], json!(overview));
-    assert_eq!(
-        run_body["counts"],
-        json!({"created": 1, "updated": 1, "deactivated": 1, "unchanged": 0, "failed": 1})
-    );
+    assert_eq!(run_body["counts"], json!({"created": 1, "updated": 1, "deactivated": 1, "unchanged": 0, "failed": 1}));
     assert!(run_body["finished_at"].is_string());
 
     // The third party now holds what the overview said.
@@ -182,14 +179,19 @@ async fn sync_now_applies_an_overview_and_logs_every_operation(backend: Backend)
     let log = s.app.get(&format!("/v1/sync-runs/{run}/log"), &s.admin.token).await.body;
     let entries = by_record(&log);
     assert_eq!(entries.len(), 4, "{log}");
-    assert_eq!((entries["e4"]["action"].as_str(), entries["e4"]["outcome"].as_str()), (Some("create"), Some("succeeded")));
+    assert_eq!(
+        (entries["e4"]["action"].as_str(), entries["e4"]["outcome"].as_str()),
+        (Some("create"), Some("succeeded"))
+    );
     assert_eq!(entries["e3"]["attributes"], json!({"active": false}));
     let failed = s.app.get(&format!("/v1/sync-runs/{run}/log?outcome=failed"), &s.admin.token).await.body;
     assert_eq!(by_record(&failed).keys().collect::<Vec<_>>(), ["e5"]);
     assert!(failed["data"][0]["errors"][0]["message"].as_str().unwrap().contains("userName"), "{failed}");
 
     // Each record's sync state ends as its push left it; e2 was not in the overview.
-    for (id, status) in [("e1", "synced"), ("e3", "synced"), ("e4", "synced"), ("e5", "sync_failed"), ("e2", "sync_pending")] {
+    for (id, status) in
+        [("e1", "synced"), ("e3", "synced"), ("e4", "synced"), ("e5", "sync_failed"), ("e2", "sync_pending")]
+    {
         assert_eq!(s.app.status(&s.admin.token, id, s.directory).await, json!(status), "{id}");
     }
     let runs = s.app.get(&path, &s.admin.token).await.body;
@@ -244,7 +246,10 @@ async fn an_overview_is_superseded_by_another_admins_and_expires(backend: Backen
     let notes = s.app.get("/v1/notifications", &s.admin.token).await.body;
     assert_eq!(notes["data"][0]["kind"], "sync_overview_ready", "{notes}");
     assert_eq!(notes["data"][0]["target"], json!({"type": "overview", "id": first}));
-    assert_eq!((notes["data"][0]["valid"].clone(), notes["data"][0]["invalid_reason"].clone()), (json!(false), json!("superseded")));
+    assert_eq!(
+        (notes["data"][0]["valid"].clone(), notes["data"][0]["invalid_reason"].clone()),
+        (json!(false), json!("superseded"))
+    );
     let bos = s.app.get("/v1/notifications", &bo).await.body;
     assert_eq!(bos["data"][0]["valid"], true, "{bos}");
 
@@ -277,12 +282,14 @@ async fn notifications_are_the_callers_own_and_marked_seen_and_read(backend: Bac
     assert_eq!(s.app.get("/v1/notifications", &bo).await.body["data"], json!([]));
     s.app.send(Method::POST, &format!("/v1/notifications/{complete}/read"), Some(&bo), None).await.problem(404);
 
-    let read = s.app.send(Method::POST, &format!("/v1/notifications/{complete}/read"), Some(&s.admin.token), None).await;
+    let read =
+        s.app.send(Method::POST, &format!("/v1/notifications/{complete}/read"), Some(&s.admin.token), None).await;
     assert_eq!(read.status, 200, "{}", read.text);
     assert!(read.body["read_at"].is_string() && read.body["seen_at"].is_string(), "read implies seen: {}", read.text);
     let seen_at = read.body["seen_at"].clone();
     s.app.advance(10.0);
-    let again = s.app.send(Method::POST, &format!("/v1/notifications/{complete}/seen"), Some(&s.admin.token), None).await;
+    let again =
+        s.app.send(Method::POST, &format!("/v1/notifications/{complete}/seen"), Some(&s.admin.token), None).await;
     assert_eq!(again.body["seen_at"], seen_at, "the first time is kept");
     assert_eq!(s.app.get("/v1/notifications", &s.admin.token).await.body["unseen_count"], 1);
     let all = s.app.send(Method::POST, "/v1/notifications/seen", Some(&s.admin.token), None).await;
@@ -308,7 +315,10 @@ async fn an_integration_whose_third_party_cannot_list_users_is_refused(backend: 
         refused.problem(422);
         assert!(refused.body["detail"].as_str().unwrap().contains("cannot list users"), "{}", refused.text);
     }
-    assert_eq!(s.app.get(&format!("/v1/integrations/{nowhere}/sync-runs"), &s.admin.token).await.body["data"], json!([]));
+    assert_eq!(
+        s.app.get(&format!("/v1/integrations/{nowhere}/sync-runs"), &s.admin.token).await.body["data"],
+        json!([])
+    );
     let bad = s.app.patch("/v1/settings", &s.admin.token, json!({"overview_validity_seconds": 1})).await;
     bad.problem(422);
     assert_eq!(bad.error_fields(), ["overview_validity_seconds"]);

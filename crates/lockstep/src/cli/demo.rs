@@ -175,7 +175,9 @@ async fn seed(
     let mut records: Vec<Value> = (1..=args.employees).map(employee).collect();
     // One employee without an email: no directory can make a user of it,
     // which its sync state and the Sync Overview both say.
-    records.push(json!({"id": "e900", "fields": {"first_name": "Nemo", "last_name": "Nomail", "employment_type": "contractor"}}));
+    records.push(
+        json!({"id": "e900", "fields": {"first_name": "Nemo", "last_name": "Nomail", "employment_type": "contractor"}}),
+    );
     post(&client, format!("{api}/v1/records/employee/batch"), &token, json!({"records": records})).await?;
     // Every Overview and Sync Now of the tour goes to the background at
     // once, so its notification (and, unseen for 30 s, its email) shows.
@@ -196,7 +198,10 @@ async fn drift(directory: &SandboxHandle, token: &str, employees: usize) -> anyh
     println!("Waiting for the first sync of {employees} employees to Directory…");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while directory.user_count() < employees {
-        anyhow::ensure!(std::time::Instant::now() < deadline, "the first sync to Directory did not finish in 2 minutes");
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the first sync to Directory did not finish in 2 minutes"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     let client = reqwest::Client::new();

@@ -152,7 +152,8 @@ mod tests {
 
     #[test]
     fn a_patch_changes_only_its_keys_and_names_a_key_out_of_range() {
-        let patch = SettingsPatch { notification_channels: Some(vec![Channel::Email, Channel::Email]), ..Default::default() };
+        let patch =
+            SettingsPatch { notification_channels: Some(vec![Channel::Email, Channel::Email]), ..Default::default() };
         let next = TenantSettings::default().patched(&patch).unwrap();
         assert_eq!(next.notification_channels, vec![Channel::Email]);
         assert_eq!(next.email_delay_seconds, 900);

@@ -218,7 +218,9 @@ impl JobWorker {
         match self.engine.store.finish_job(job.id, job.claim, outcome, now).await {
             Ok(true) => {}
             Ok(false) => tracing::warn!(job = job.id, "a job's finish was refused: another process holds it now"),
-            Err(error) => tracing::error!(job = job.id, %error, "could not record a job's end; it runs again after its lease"),
+            Err(error) => {
+                tracing::error!(job = job.id, %error, "could not record a job's end; it runs again after its lease")
+            }
         }
     }
 }

@@ -97,7 +97,10 @@ mod tests {
         assert!(!n.in_app);
         assert_eq!(n.email_job.unwrap().due_at, now);
         let in_app_only = TenantSettings { notification_channels: vec![Channel::InApp], ..both.clone() };
-        assert!(notification_for(&in_app_only, 1, 7, NotificationKind::SyncComplete, 3, now).unwrap().email_job.is_none());
+        assert!(notification_for(&in_app_only, 1, 7, NotificationKind::SyncComplete, 3, now)
+            .unwrap()
+            .email_job
+            .is_none());
         let none = TenantSettings { notification_channels: vec![], ..both };
         assert!(notification_for(&none, 1, 7, NotificationKind::SyncComplete, 3, now).is_none());
     }

@@ -49,9 +49,10 @@ impl List {
                 Ok(position)
             }
             Some(_) => Err(ApiError::bad_parameter("cursor", "this cursor pages another list")),
-            None => {
-                Err(ApiError::bad_parameter("cursor", "is not one this server handed out; pass `next_cursor` unchanged"))
-            }
+            None => Err(ApiError::bad_parameter(
+                "cursor",
+                "is not one this server handed out; pass `next_cursor` unchanged",
+            )),
         }
     }
 }
@@ -60,11 +61,9 @@ impl List {
 pub fn limit(value: Option<&str>) -> Result<u32, ApiError> {
     match value {
         None => Ok(DEFAULT_LIMIT),
-        Some(value) => value
-            .parse::<u32>()
-            .ok()
-            .filter(|l| (1..=MAX_LIMIT).contains(l))
-            .ok_or_else(|| ApiError::bad_parameter("limit", format!("must be between 1 and {MAX_LIMIT}; got `{value}`"))),
+        Some(value) => value.parse::<u32>().ok().filter(|l| (1..=MAX_LIMIT).contains(l)).ok_or_else(|| {
+            ApiError::bad_parameter("limit", format!("must be between 1 and {MAX_LIMIT}; got `{value}`"))
+        }),
     }
 }
 

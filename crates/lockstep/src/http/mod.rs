@@ -87,10 +87,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(integrations::delete_integration),
         )
         .route("/v1/integrations/{id}/overviews", post(overviews::create_overview))
-        .route(
-            "/v1/integrations/{id}/sync-runs",
-            post(sync_runs::create_sync_run).get(sync_runs::list_sync_runs),
-        )
+        .route("/v1/integrations/{id}/sync-runs", post(sync_runs::create_sync_run).get(sync_runs::list_sync_runs))
         .route("/v1/overviews/{id}", get(overviews::get_overview))
         .route("/v1/overviews/{id}/changes", get(overviews::list_changes))
         .route("/v1/sync-runs/{id}", get(sync_runs::get_sync_run))

@@ -157,7 +157,12 @@ pub async fn mark_read(
     mark(state, caller, id, true).await
 }
 
-async fn mark(state: AppState, caller: AuthAdmin, id: i64, read: bool) -> Result<axum::Json<NotificationBody>, ApiError> {
+async fn mark(
+    state: AppState,
+    caller: AuthAdmin,
+    id: i64,
+    read: bool,
+) -> Result<axum::Json<NotificationBody>, ApiError> {
     let now = state.engine.clock().now();
     let n = state
         .engine

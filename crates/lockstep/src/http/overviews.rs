@@ -257,17 +257,19 @@ pub async fn list_changes(
     let after = params.cursor.as_deref().map(|c| list.position(c)).transpose()?;
     let view = state.engine.overview(caller.tenant_id, id).await?.ok_or_else(|| not_found(id))?;
     if let Some(reason) = view.invalid_reason {
-        return Ok(axum::Json(ChangePage { valid: false, invalid_reason: Some(reason), data: vec![], next_cursor: None }));
+        return Ok(axum::Json(ChangePage {
+            valid: false,
+            invalid_reason: Some(reason),
+            data: vec![],
+            next_cursor: None,
+        }));
     }
     match view.overview.status {
         OverviewStatus::Running => return Err(ApiError::Conflict(format!("overview {id} is still running"))),
         OverviewStatus::Failed | OverviewStatus::Ready => {}
     }
-    let mut changes = state
-        .engine
-        .store()
-        .list_overview_changes(caller.tenant_id, id, action, after, params.limit + 1)
-        .await?;
+    let mut changes =
+        state.engine.store().list_overview_changes(caller.tenant_id, id, action, after, params.limit + 1).await?;
     let next_cursor = if changes.len() > params.limit as usize {
         changes.truncate(params.limit as usize);
         changes.last().map(|c| list.cursor(c.seq))

@@ -38,10 +38,9 @@ pub async fn patch_settings(
 ) -> Result<axum::Json<TenantSettings>, ApiError> {
     match state.engine.change_settings(caller.tenant_id, &patch).await {
         Ok(settings) => Ok(axum::Json(settings)),
-        Err(SettingsChangeError::Invalid(error)) => Err(ApiError::invalid_field(
-            error.key,
-            format!("must be between {} and {}", error.least, error.most),
-        )),
+        Err(SettingsChangeError::Invalid(error)) => {
+            Err(ApiError::invalid_field(error.key, format!("must be between {} and {}", error.least, error.most)))
+        }
         Err(SettingsChangeError::NoTenant) => Err(ApiError::NotFound("no such tenant".into())),
         Err(SettingsChangeError::Store(error)) => Err(error.into()),
     }

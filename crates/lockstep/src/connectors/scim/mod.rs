@@ -301,13 +301,13 @@ impl Connector for ScimConnector {
         let answer = self.send_capped(Method::GET, url, None, MAX_PAGE_BYTES).await?;
         if matches!(
             answer.status,
-            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED | StatusCode::FORBIDDEN
+            StatusCode::NOT_FOUND
+                | StatusCode::METHOD_NOT_ALLOWED
+                | StatusCode::NOT_IMPLEMENTED
+                | StatusCode::FORBIDDEN
         ) {
-            let message = format!(
-                "the third party does not list users: GET {} answered {}",
-                self.users.path(),
-                answer.status
-            );
+            let message =
+                format!("the third party does not list users: GET {} answered {}", self.users.path(), answer.status);
             return Err(ConnectorError::rejected(CANNOT_LIST, &message));
         }
         let list = answer.json()?;
@@ -316,7 +316,10 @@ impl Connector for ScimConnector {
             Some(Value::Array(resources)) => resources.iter().cloned().filter_map(remote_user).collect(),
             None | Some(Value::Null) => Vec::new(),
             Some(_) => {
-                return Err(ConnectorError::rejected("invalidResponse", "the third party's list of users is not a list"))
+                return Err(ConnectorError::rejected(
+                    "invalidResponse",
+                    "the third party's list of users is not a list",
+                ))
             }
         };
         Ok(UsersPage { users, total })

@@ -166,7 +166,11 @@ impl Engine {
         let id = overview.id;
         let ended = self
             .wait_for(wait, || async {
-                Ok(self.store.get_overview(tenant_id, id).await?.filter(|o| o.status != lockstep_store::OverviewStatus::Running))
+                Ok(self
+                    .store
+                    .get_overview(tenant_id, id)
+                    .await?
+                    .filter(|o| o.status != lockstep_store::OverviewStatus::Running))
             })
             .await?;
         if ended.is_none() && self.store.background_overview(tenant_id, id).await? {

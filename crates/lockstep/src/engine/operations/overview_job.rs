@@ -40,9 +40,12 @@ impl OverviewJob {
         let Ok(Some(overview)) = engine.store.get_overview(tenant_id, overview_id).await else { return };
         let (status, summary, error, kind) = match outcome {
             Ok(summary) => (OverviewStatus::Ready, summary, None, NotificationKind::SyncOverviewReady),
-            Err(error) => (OverviewStatus::Failed, OverviewSummary::default(), Some(error), NotificationKind::SyncOverviewFailed),
+            Err(error) => {
+                (OverviewStatus::Failed, OverviewSummary::default(), Some(error), NotificationKind::SyncOverviewFailed)
+            }
         };
-        let notification = engine.notification_on_end(tenant_id, overview.created_by, kind, overview_id, overview.created_at).await;
+        let notification =
+            engine.notification_on_end(tenant_id, overview.created_by, kind, overview_id, overview.created_at).await;
         if let Some((late, _)) = &notification {
             if *late {
                 let _ = engine.store.background_overview(tenant_id, overview_id).await;
@@ -88,14 +91,21 @@ impl JobHandler for OverviewJob {
             }
             Loaded::Retry(error) => return JobResult::Retry { error, after: None },
         };
-        let mut sink = OverviewSink { engine: self.engine.clone(), tenant_id, overview_id, seq: 0, summary: OverviewSummary::default() };
+        let mut sink = OverviewSink {
+            engine: self.engine.clone(),
+            tenant_id,
+            overview_id,
+            seq: 0,
+            summary: OverviewSummary::default(),
+        };
         match walk(store.as_ref(), tenant_id, &rules, connector.as_ref(), &mut sink).await {
             Ok(()) => {
                 self.finish(tenant_id, overview_id, Ok(sink.summary)).await;
                 JobResult::Done
             }
             Err(WalkError::Connector(ConnectorError::Rejected { errors })) => {
-                let message = errors.first().map(|e| e.message.clone()).unwrap_or_else(|| "the third party refused".into());
+                let message =
+                    errors.first().map(|e| e.message.clone()).unwrap_or_else(|| "the third party refused".into());
                 self.finish(tenant_id, overview_id, Err(message)).await;
                 JobResult::Done
             }
@@ -143,7 +153,8 @@ impl Sink for OverviewSink {
                 }
                 Verdict::Deactivate => {
                     self.summary.deactivate += 1;
-                    let diff = AttributeDiff { target: "active".into(), from: Value::Bool(true), to: Value::Bool(false) };
+                    let diff =
+                        AttributeDiff { target: "active".into(), from: Value::Bool(true), to: Value::Bool(false) };
                     (ChangeAction::Deactivate, json!({ "attributes": [diff] }))
                 }
                 Verdict::Error { reason } => {

@@ -153,7 +153,16 @@ impl JobHandler for SyncRunJob {
             busy: Vec::new(),
         };
         let walked = match run.overview_id {
-            None => walk(store.as_ref(), tenant_id, &applier.rules.clone(), applier.connector.clone().as_ref(), &mut applier).await,
+            None => {
+                walk(
+                    store.as_ref(),
+                    tenant_id,
+                    &applier.rules.clone(),
+                    applier.connector.clone().as_ref(),
+                    &mut applier,
+                )
+                .await
+            }
             Some(overview_id) => applier.apply_overview(overview_id).await,
         };
         let walked = match walked {
@@ -166,7 +175,8 @@ impl JobHandler for SyncRunJob {
                 JobResult::Done
             }
             Err(WalkError::Connector(ConnectorError::Rejected { errors })) => {
-                let message = errors.first().map(|e| e.message.clone()).unwrap_or_else(|| "the third party refused".into());
+                let message =
+                    errors.first().map(|e| e.message.clone()).unwrap_or_else(|| "the third party refused".into());
                 self.finish(tenant_id, run_id, Some(message)).await;
                 JobResult::Done
             }
@@ -193,7 +203,9 @@ enum Action {
     Deactivate,
     /// The mapping cannot make a valid user of it (unless the record has
     /// changed since): logged as a failed create or update.
-    Invalid { had_user: bool },
+    Invalid {
+        had_user: bool,
+    },
     /// Its user matches already but its state is not `synced`: settle it.
     Settle,
 }
@@ -339,7 +351,8 @@ impl Applier {
 
     async fn record(&self, results: SyncRunResults) -> Result<(), WalkError> {
         let applied = self.engine.store.record_sync_run_results(self.tenant_id, self.run_id, results.clone()).await?;
-        let empty = results.finishes.is_empty() && results.entries.is_empty() && results.counts == SyncRunCounts::default();
+        let empty =
+            results.finishes.is_empty() && results.entries.is_empty() && results.counts == SyncRunCounts::default();
         if !empty && applied.iter().all(|a| !a) && !results.finishes.is_empty() {
             // Every finish refused: the run itself may have ended.
             let run = self.engine.store.get_sync_run(self.tenant_id, self.run_id).await?;
@@ -390,7 +403,11 @@ impl Applier {
 
     /// Pushes one claimed record as its operation says; the finish of its
     /// sync state, its log entry (none for a settled record) and counts.
-    async fn push(&self, operation: Operation, sync: ClaimedSync) -> (SyncFinish, Option<NewSyncLogEntry>, SyncRunCounts) {
+    async fn push(
+        &self,
+        operation: Operation,
+        sync: ClaimedSync,
+    ) -> (SyncFinish, Option<NewSyncLogEntry>, SyncRunCounts) {
         let ClaimedSync { state, record } = sync;
         let rules = &self.rules;
         let values = rules.mapping.values(&record.fields);
@@ -409,7 +426,8 @@ impl Applier {
             Action::Settle => (Ok(Pushed { remote_id: remote_id.clone() }), Value::Null),
             Action::Deactivate => {
                 let attributes = serde_json::json!({"active": false});
-                let result = self.retrying(|| self.connector.deactivate(&record.external_id, remote_id.as_deref())).await;
+                let result =
+                    self.retrying(|| self.connector.deactivate(&record.external_id, remote_id.as_deref())).await;
                 (result, attributes)
             }
             Action::Create | Action::Update | Action::Invalid { .. } => {
@@ -433,7 +451,9 @@ impl Applier {
         };
         let now = self.engine.clock.now();
         let (outcome, log_outcome, errors) = match result {
-            Ok(pushed) => (SyncOutcome::Synced { remote_id: pushed.remote_id.or(remote_id) }, LogOutcome::Succeeded, Vec::new()),
+            Ok(pushed) => {
+                (SyncOutcome::Synced { remote_id: pushed.remote_id.or(remote_id) }, LogOutcome::Succeeded, Vec::new())
+            }
             Err(ConnectorError::Rejected { errors }) => {
                 (SyncOutcome::Failed { errors: errors.clone() }, LogOutcome::Failed, errors)
             }

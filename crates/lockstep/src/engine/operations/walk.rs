@@ -91,11 +91,8 @@ pub async fn walk(
                 .and_then(|id| records.get(id))
                 .filter(|record| matched.insert(record.id))
                 .cloned();
-            let judged = verdict(
-                rules,
-                record.as_ref(),
-                Some(ThirdPartyUser { active: user.active, resource: &user.resource }),
-            );
+            let judged =
+                verdict(rules, record.as_ref(), Some(ThirdPartyUser { active: user.active, resource: &user.resource }));
             if judged != Verdict::Ignored {
                 found.push(Found { record, user: Some(user), verdict: judged });
             }
