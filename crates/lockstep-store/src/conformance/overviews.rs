@@ -9,7 +9,8 @@ use serde_json::json;
 
 use super::support::*;
 use crate::{
-    ChangeAction, NewJob, NewNotification, Overview, OverviewChange, OverviewStatus, OverviewSummary, Store, TargetType,
+    ChangeAction, EmailState, NewJob, NewNotification, Overview, OverviewChange, OverviewStatus, OverviewSummary,
+    Store, TargetType,
 };
 
 /// The job an overview's creation enqueues.
@@ -64,13 +65,14 @@ pub async fn an_overview_is_created_running_with_its_job(store: Arc<dyn Store>) 
     assert_eq!(overview.superseded_by, None, "the newest of its integration");
     assert!(overview.integration_exists);
     assert_eq!(store.get_overview(acme.id, overview.id).await.unwrap(), Some(overview.clone()));
-    // TODO(jobs-merge): jobs_for_subject("overview", overview.id) holds one
-    // queued job with tenant acme, unique key "overview:{id}", due at(0).
+    one_queued_job(&store, "overview", acme.id, overview.id, at(0)).await;
 
     // Each overview's job is keyed by its own subject: a second creation
     // with the same job does not collide with the first's.
     let second = start(&store, acme.id, okta, ada.id, 6).await;
     assert!(second.id > overview.id, "ids grow");
+    one_queued_job(&store, "overview", acme.id, second.id, at(0)).await;
+    one_queued_job(&store, "overview", acme.id, overview.id, at(0)).await;
 }
 
 pub async fn an_overview_of_an_absent_integration_is_not_created(store: Arc<dyn Store>) {
@@ -80,7 +82,7 @@ pub async fn an_overview_of_an_absent_integration_is_not_created(store: Arc<dyn 
     let job = overview_job(acme.id);
     assert_eq!(store.create_overview(acme.id, theirs, ada.id, job.clone(), at(1)).await.unwrap(), None);
     assert_eq!(store.create_overview(acme.id, theirs + 1000, ada.id, job, at(1)).await.unwrap(), None);
-    // TODO(jobs-merge): no job was enqueued for either.
+    assert_eq!(store.next_job_due_at("overview").await.unwrap(), None, "no job was enqueued for either");
 }
 
 pub async fn a_newer_overview_supersedes_the_older_one_whoever_started_it(store: Arc<dyn Store>) {
@@ -247,7 +249,7 @@ pub async fn an_overview_that_ends_in_the_background_notifies_its_admin(store: A
         .unwrap()
         .unwrap();
     assert!(!ended.backgrounded);
-    // TODO(jobs-merge): ada has no notification about `waited`.
+    assert_eq!(notifications_about(&store, acme.id, ada.id, TargetType::Overview, waited.id).await, vec![]);
 
     // Moved to the background: its end notifies, with the email job.
     let backgrounded = start(&store, acme.id, okta, ada.id, 3).await;
@@ -263,9 +265,13 @@ pub async fn an_overview_that_ends_in_the_background_notifies_its_admin(store: A
         .unwrap();
     assert!(ended.backgrounded);
     assert_eq!(ended.status, OverviewStatus::Ready);
-    // TODO(jobs-merge): ada has one notification, sync_overview_ready about
-    // `backgrounded`, email pending, and its notification_email job is
-    // queued due at(300) with the notification as subject.
+    let told = notifications_about(&store, acme.id, ada.id, TargetType::Overview, backgrounded.id).await;
+    assert_eq!(told.len(), 1, "one notification: {told:?}");
+    let ready = &told[0];
+    assert_eq!((ready.tenant_id, ready.admin_id, ready.kind.as_str()), (acme.id, ada.id, "sync_overview_ready"));
+    assert_eq!((ready.in_app, ready.created_at, ready.seen_at), (true, at(4), None));
+    assert_eq!((ready.email, ready.emailed_at), (EmailState::Pending, None));
+    one_queued_job(&store, "notification_email", acme.id, ready.id, at(300)).await;
 
     // Backgrounded, and ended without a notification to create (the app
     // decided no one is told): it ends all the same.
@@ -273,6 +279,7 @@ pub async fn an_overview_that_ends_in_the_background_notifies_its_admin(store: A
     assert!(store.background_overview(acme.id, quiet.id).await.unwrap());
     let ended = store.finish_overview(acme.id, quiet.id, OverviewStatus::Failed, summary(), None, None, at(6)).await;
     assert!(ended.unwrap().unwrap().backgrounded);
+    assert_eq!(notifications_about(&store, acme.id, ada.id, TargetType::Overview, quiet.id).await, vec![]);
 }
 
 /// The request stops waiting just as the overview ends: either the end
@@ -305,7 +312,8 @@ pub async fn backgrounding_and_ending_at_once_agree_on_who_tells_the_admin(store
         let backgrounded = backgrounding.await.unwrap();
         assert_eq!(ended.backgrounded, backgrounded, "round {round}: the end and the background disagree");
         assert_eq!(store.get_overview(acme.id, overview.id).await.unwrap().unwrap().backgrounded, backgrounded);
-        // TODO(jobs-merge): ada has a notification about it iff `backgrounded`.
+        let told = notifications_about(&store, acme.id, ada.id, TargetType::Overview, overview.id).await;
+        assert_eq!(told.len(), usize::from(backgrounded), "round {round}: notified iff backgrounded: {told:?}");
     }
 }
 

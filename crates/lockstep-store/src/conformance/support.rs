@@ -13,8 +13,9 @@ use chrono::{TimeZone, Utc};
 use serde_json::{Map, Value};
 
 use crate::{
-    Admin, ClaimedSync, NewAdmin, NewIntegration, NewToken, PlannedSync, PlannedWrite, Record, RecordWrite,
-    RecordWritten, Store, SyncFinish, SyncOutcome, SyncPlanner, SyncState, SyncStatus, Tenant, Timestamp,
+    Admin, ClaimedSync, Job, JobStatus, NewAdmin, NewIntegration, NewToken, Notification, PlannedSync, PlannedWrite,
+    Record, RecordWrite, RecordWritten, Store, SyncFinish, SyncOutcome, SyncPlanner, SyncState, SyncStatus, TargetType,
+    Tenant, Timestamp,
 };
 
 /// The record type every case writes, unless it tests types apart.
@@ -127,6 +128,37 @@ pub async fn state(store: &Arc<dyn Store>, tenant_id: i64, record_id: i64, integ
         .into_iter()
         .find(|s| s.integration_id == integration_id)
         .unwrap_or_else(|| panic!("no sync state for record {record_id} in {integration_id}"))
+}
+
+/// The one job of `kind` on `subject_id`, checked to be as a subject's job
+/// is enqueued: queued for `tenant_id`, due at `due_at`, not yet claimed,
+/// holding `"{kind}:{subject_id}"`. Panics unless there is exactly one.
+pub async fn one_queued_job(
+    store: &Arc<dyn Store>,
+    kind: &str,
+    tenant_id: i64,
+    subject_id: i64,
+    due_at: Timestamp,
+) -> Job {
+    let mut jobs = store.jobs_for_subject(kind, subject_id).await.expect("jobs_for_subject");
+    assert_eq!(jobs.len(), 1, "one {kind} job on {subject_id}: {jobs:?}");
+    let job = jobs.remove(0);
+    assert_eq!((job.kind.as_str(), job.tenant_id, job.subject_id), (kind, Some(tenant_id), Some(subject_id)));
+    assert_eq!(job.unique_key, Some(format!("{kind}:{subject_id}")));
+    assert_eq!((job.status, job.due_at, job.attempts), (JobStatus::Queued, Some(due_at), 0));
+    job
+}
+
+/// An admin's in-platform notifications about one overview or run, newest first.
+pub async fn notifications_about(
+    store: &Arc<dyn Store>,
+    tenant_id: i64,
+    admin_id: i64,
+    target_type: TargetType,
+    target_id: i64,
+) -> Vec<Notification> {
+    let all = store.list_notifications(tenant_id, admin_id, None, 1000).await.expect("list_notifications");
+    all.into_iter().filter(|n| (n.target_type, n.target_id) == (target_type, target_id)).collect()
 }
 
 /// Claims everything due at `now`, with a lease until `lease_until`.

@@ -9,8 +9,8 @@ use serde_json::json;
 
 use super::support::*;
 use crate::{
-    ChangeAction, ClaimedSync, LogOutcome, NewJob, NewNotification, NewSyncLogEntry, RunClaim, Store, SyncOutcome,
-    SyncRun, SyncRunCounts, SyncRunResults, SyncRunStart, SyncRunStatus, SyncState, TargetType,
+    ChangeAction, ClaimedSync, EmailState, LogOutcome, NewJob, NewNotification, NewSyncLogEntry, RunClaim, Store,
+    SyncOutcome, SyncRun, SyncRunCounts, SyncRunResults, SyncRunStart, SyncRunStatus, SyncState, TargetType,
 };
 
 /// The job a run's creation enqueues.
@@ -97,9 +97,8 @@ pub async fn a_sync_run_is_created_running_with_its_job(store: Arc<dyn Store>) {
     assert_eq!((run.status, run.error.as_deref()), (SyncRunStatus::Running, None));
     assert_eq!(run.counts, SyncRunCounts::default());
     assert!(!run.backgrounded);
-    assert_eq!(store.get_sync_run(acme.id, run.id).await.unwrap(), Some(run));
-    // TODO(jobs-merge): jobs_for_subject("sync_run", run.id) holds one
-    // queued job with tenant acme, unique key "sync_run:{id}", due at(0).
+    assert_eq!(store.get_sync_run(acme.id, run.id).await.unwrap(), Some(run.clone()));
+    one_queued_job(&store, "sync_run", acme.id, run.id, at(0)).await;
 }
 
 pub async fn a_sync_run_of_an_absent_integration_is_not_created(store: Arc<dyn Store>) {
@@ -111,7 +110,7 @@ pub async fn a_sync_run_of_an_absent_integration_is_not_created(store: Arc<dyn S
     let start = store.create_sync_run(acme.id, theirs + 1000, None, ada.id, run_job(acme.id), at(1)).await;
     assert_eq!(start.unwrap(), None);
     assert_eq!(store.list_sync_runs(globex.id, theirs, None, 10).await.unwrap(), vec![], "none for theirs either");
-    // TODO(jobs-merge): no job was enqueued.
+    assert_eq!(store.next_job_due_at("sync_run").await.unwrap(), None, "no job was enqueued");
 }
 
 pub async fn one_sync_run_runs_per_integration_at_a_time(store: Arc<dyn Store>) {
@@ -124,7 +123,11 @@ pub async fn one_sync_run_runs_per_integration_at_a_time(store: Arc<dyn Store>) 
     // Whoever asks, the running run is the answer, and nothing is created.
     let second = store.create_sync_run(acme.id, okta, None, grace.id, run_job(acme.id), at(2)).await.unwrap();
     assert_eq!(second, Some(SyncRunStart::AlreadyRunning(first.clone())));
-    // TODO(jobs-merge): still one sync_run job, the first's.
+    let first_job = one_queued_job(&store, "sync_run", acme.id, first.id, at(0)).await;
+    // Nor any other sync_run job, on another subject or none: claiming
+    // every one that is due finds only the first's.
+    let jobs = store.claim_jobs("sync_run", 100, 100, at(2), at(60)).await.unwrap();
+    assert_eq!(jobs.iter().map(|j| j.id).collect::<Vec<_>>(), vec![first_job.id], "{jobs:?}");
     start(&store, acme.id, bamboo, ada.id, 2).await;
 
     // Once it has ended, the next one starts.
@@ -231,7 +234,7 @@ pub async fn a_sync_run_ends_once_and_notifies_only_in_the_background(store: Arc
     let ended = ended.await.unwrap().unwrap();
     assert_eq!((ended.status, ended.finished_at, ended.backgrounded), (SyncRunStatus::Succeeded, Some(at(2)), false));
     assert_eq!(store.get_sync_run(acme.id, waited.id).await.unwrap(), Some(ended.clone()));
-    // TODO(jobs-merge): ada has no notification about `waited`.
+    assert_eq!(notifications_about(&store, acme.id, ada.id, TargetType::SyncRun, waited.id).await, vec![]);
 
     // Only once.
     let again = store.finish_sync_run(acme.id, waited.id, SyncRunStatus::Failed, Some("late".into()), None, at(3));
@@ -250,8 +253,13 @@ pub async fn a_sync_run_ends_once_and_notifies_only_in_the_background(store: Arc
         .unwrap()
         .unwrap();
     assert_eq!((ended.status, ended.backgrounded), (SyncRunStatus::PartiallyFailed, true));
-    // TODO(jobs-merge): ada has one sync_complete notification about
-    // `backgrounded`, email pending, its notification_email job queued.
+    let told = notifications_about(&store, acme.id, ada.id, TargetType::SyncRun, backgrounded.id).await;
+    assert_eq!(told.len(), 1, "one notification: {told:?}");
+    let complete = &told[0];
+    assert_eq!((complete.tenant_id, complete.admin_id, complete.kind.as_str()), (acme.id, ada.id, "sync_complete"));
+    assert_eq!((complete.in_app, complete.created_at, complete.seen_at), (true, at(5), None));
+    assert_eq!((complete.email, complete.emailed_at), (EmailState::Pending, None));
+    one_queued_job(&store, "notification_email", acme.id, complete.id, at(300)).await;
 
     // A failed run keeps why.
     let failed = start(&store, acme.id, okta, ada.id, 6).await;
@@ -284,7 +292,8 @@ pub async fn backgrounding_and_ending_a_run_at_once_agree_on_who_tells_the_admin
             .expect("it was running");
         let backgrounded = backgrounding.await.unwrap();
         assert_eq!(ended.backgrounded, backgrounded, "round {round}: the end and the background disagree");
-        // TODO(jobs-merge): ada has a notification about it iff `backgrounded`.
+        let told = notifications_about(&store, acme.id, ada.id, TargetType::SyncRun, run.id).await;
+        assert_eq!(told.len(), usize::from(backgrounded), "round {round}: notified iff backgrounded: {told:?}");
     }
 }
 
