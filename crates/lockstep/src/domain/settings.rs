@@ -38,11 +38,14 @@ pub struct TenantSettings {
     pub notification_channels: Vec<Channel>,
     /// How long an in-platform notification may stay unseen before it is
     /// also emailed (0–604800).
+    #[schema(minimum = 0, maximum = 604800)]
     pub email_delay_seconds: u32,
     /// How long a Sync Overview or Sync Now request waits for its result
     /// before the work goes on in the background (0–600).
+    #[schema(minimum = 0, maximum = 600)]
     pub background_after_seconds: u32,
     /// How long a Sync Overview stays valid (60–7776000).
+    #[schema(minimum = 60, maximum = 7776000)]
     pub overview_validity_seconds: u32,
 }
 
@@ -61,9 +64,16 @@ impl Default for TenantSettings {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsPatch {
+    /// Where notifications go: any of `in_app`, `email`.
     pub notification_channels: Option<Vec<Channel>>,
+    /// 0–604800.
+    #[schema(minimum = 0, maximum = 604800)]
     pub email_delay_seconds: Option<u32>,
+    /// 0–600.
+    #[schema(minimum = 0, maximum = 600)]
     pub background_after_seconds: Option<u32>,
+    /// 60–7776000.
+    #[schema(minimum = 60, maximum = 7776000)]
     pub overview_validity_seconds: Option<u32>,
 }
 

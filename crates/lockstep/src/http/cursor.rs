@@ -83,7 +83,8 @@ pub fn page_params(query: Option<&str>, filter: Option<&str>) -> Result<PagePara
         match key.as_ref() {
             "limit" => params.limit = limit(Some(&value))?,
             "cursor" if !value.is_empty() => params.cursor = Some(value.into_owned()),
-            key if Some(key) == filter && !value.is_empty() => params.filter = Some(value.into_owned()),
+            // An empty filter is not "no filter": it names no value, and is refused.
+            key if Some(key) == filter => params.filter = Some(value.into_owned()),
             _ => {}
         }
     }

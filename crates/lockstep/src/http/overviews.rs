@@ -158,6 +158,7 @@ pub struct ChangePage {
 #[into_params(parameter_in = Query)]
 pub struct ChangeQuery {
     /// Only changes of this action: `create`, `update`, `deactivate`, `error`.
+    #[param(pattern = "^(create|update|deactivate|error)$")]
     pub action: Option<String>,
     /// Changes per page: 1–500, default 50.
     #[param(minimum = 1, maximum = 500)]

@@ -149,6 +149,7 @@ pub struct LogPage {
 #[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// Only operations with this outcome: `succeeded` or `failed`.
+    #[param(pattern = "^(succeeded|failed)$")]
     pub outcome: Option<String>,
     /// Entries per page: 1–500, default 50.
     #[param(minimum = 1, maximum = 500)]
