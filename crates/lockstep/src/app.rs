@@ -55,8 +55,8 @@ impl App {
     pub fn job_worker(&self) -> JobWorker {
         let jobs = &self.config.jobs;
         let handlers: Vec<Arc<dyn JobHandler>> = vec![
-            OverviewJob::new(self.engine.clone(), jobs.overview_concurrency),
-            SyncRunJob::new(
+            OverviewJob::handler(self.engine.clone(), jobs.overview_concurrency),
+            SyncRunJob::handler(
                 self.engine.clone(),
                 jobs.sync_run_concurrency,
                 jobs.sync_run_pushes,

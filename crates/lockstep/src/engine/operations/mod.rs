@@ -41,7 +41,7 @@ const LATE_SLACK: TimeDelta = TimeDelta::seconds(5);
 
 /// An integration, ready to walk: its rules and its connector.
 pub(crate) enum Loaded {
-    Ready(IntegrationRules, Arc<dyn Connector>),
+    Ready(Box<IntegrationRules>, Arc<dyn Connector>),
     /// It cannot be used; the operation fails with this.
     Unusable(String),
     /// The store failed; try again.
@@ -60,7 +60,7 @@ pub(crate) async fn load_rules(engine: &Engine, tenant_id: i64, integration_id: 
         Err(error) => return Loaded::Unusable(format!("the integration's configuration cannot be read: {error}")),
     };
     match connector_for(&engine.outbound, &engine.secrets, tenant_id, &rules) {
-        Ok(connector) => Loaded::Ready(rules, connector),
+        Ok(connector) => Loaded::Ready(Box::new(rules), connector),
         Err(error) => Loaded::Unusable(error.message),
     }
 }

@@ -31,7 +31,8 @@ pub struct OverviewJob {
 }
 
 impl OverviewJob {
-    pub fn new(engine: Engine, concurrency: u32) -> Arc<dyn JobHandler> {
+    /// The handler, as the job worker holds it.
+    pub fn handler(engine: Engine, concurrency: u32) -> Arc<dyn JobHandler> {
         Arc::new(OverviewJob { engine, concurrency })
     }
 
@@ -84,7 +85,7 @@ impl JobHandler for OverviewJob {
             Err(error) => return JobResult::Retry { error: error.to_string(), after: None },
         };
         let (rules, connector) = match load_rules(&self.engine, tenant_id, overview.integration_id).await {
-            Loaded::Ready(rules, connector) => (rules, connector),
+            Loaded::Ready(rules, connector) => (*rules, connector),
             Loaded::Unusable(error) => {
                 self.finish(tenant_id, overview_id, Err(error)).await;
                 return JobResult::Done;

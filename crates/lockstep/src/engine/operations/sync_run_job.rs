@@ -64,9 +64,10 @@ pub struct SyncRunJob {
 }
 
 impl SyncRunJob {
-    /// `pushes`: pushes in flight per run; `lease`: how long a run's claim
-    /// holds a sync state (the write-sync worker's lease).
-    pub fn new(engine: Engine, concurrency: u32, pushes: usize, lease: Duration) -> Arc<dyn JobHandler> {
+    /// The handler, as the job worker holds it. `pushes`: pushes in flight
+    /// per run; `lease`: how long a run's claim holds a sync state (the
+    /// write-sync worker's lease).
+    pub fn handler(engine: Engine, concurrency: u32, pushes: usize, lease: Duration) -> Arc<dyn JobHandler> {
         Arc::new(SyncRunJob { engine, concurrency, pushes: pushes.max(1), lease })
     }
 
@@ -126,7 +127,7 @@ impl JobHandler for SyncRunJob {
             Err(error) => return JobResult::Retry { error: error.to_string(), after: None },
         };
         let (rules, connector) = match load_rules(&self.engine, tenant_id, run.integration_id).await {
-            Loaded::Ready(rules, connector) => (rules, connector),
+            Loaded::Ready(rules, connector) => (*rules, connector),
             Loaded::Unusable(error) => {
                 self.finish(tenant_id, run_id, Some(error)).await;
                 return JobResult::Done;

@@ -113,7 +113,7 @@ pub async fn walk(
             .filter(|record| !matched.contains(&record.id))
             .filter_map(|record| {
                 let judged = verdict(rules, Some(&record), None);
-                (judged != Verdict::Ignored).then(|| Found { record: Some(record), user: None, verdict: judged })
+                (judged != Verdict::Ignored).then_some(Found { record: Some(record), user: None, verdict: judged })
             })
             .collect();
         if !found.is_empty() {
