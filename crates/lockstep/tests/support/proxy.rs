@@ -144,6 +144,17 @@ impl FaultProxy {
         }
     }
 
+    /// Waits (up to 20 s) until no write is in flight through the proxy: what
+    /// a killed process had sent has reached the third party, or failed.
+    pub async fn wait_until_no_writes_in_flight(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while self.inner.writing.lock().unwrap().values().any(|n| *n > 0) {
+            assert!(tokio::time::Instant::now() < deadline, "writes still in flight after 20 s");
+            // Bounded polling of requests the proxy forwards on its own.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Stops holding and lets every held request go.
     pub fn release_all(&self) {
         *self.inner.hold.lock().unwrap() = Hold::Off;

@@ -38,6 +38,9 @@ pub use sync_run_job::{SyncRunJob, SYNC_RUN_JOB};
 /// How late past the threshold a job may end before it assumes no
 /// request is waiting any more.
 const LATE_SLACK: TimeDelta = TimeDelta::seconds(5);
+/// How long starting an operation waits for the third party to show it
+/// can list users.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An integration, ready to walk: its rules and its connector.
 pub(crate) enum Loaded {
@@ -132,12 +135,16 @@ impl Engine {
     /// failure is left to the job, which retries.
     async fn check_can_list(&self, tenant_id: i64, integration_id: i64) -> Result<(), StartError> {
         match load_rules(self, tenant_id, integration_id).await {
-            Loaded::Ready(_, connector) => match connector.list_users(1, 1).await {
-                Err(crate::connectors::ConnectorError::Rejected { errors }) => Err(StartError::CannotList(
-                    errors.first().map(|e| e.message.clone()).unwrap_or_else(|| "the third party refused".into()),
-                )),
-                _ => Ok(()),
-            },
+            // A third party that is slow to answer is the job's to wait
+            // for, not the request's: the check gives up after a few seconds.
+            Loaded::Ready(_, connector) => {
+                match tokio::time::timeout(PROBE_TIMEOUT, connector.list_users(1, 1)).await {
+                    Ok(Err(crate::connectors::ConnectorError::Rejected { errors })) => Err(StartError::CannotList(
+                        errors.first().map(|e| e.message.clone()).unwrap_or_else(|| "the third party refused".into()),
+                    )),
+                    _ => Ok(()),
+                }
+            }
             Loaded::Unusable(error) if error.contains("deleted") => Err(StartError::NoIntegration),
             Loaded::Unusable(error) => Err(StartError::CannotList(error)),
             Loaded::Retry(error) => Err(StartError::Store(StoreError::Database(error))),

@@ -21,7 +21,10 @@
 //! A passing failure of one push (timeout, 429, 5xx) is tried again up to
 //! [`PUSH_ATTEMPTS`] times within the run, waiting what the third party
 //! asked for (at most [`MAX_WAIT`]); then the operation fails and the run
-//! goes on.
+//! goes on. Like a write-sync push, no push outlives the claim it was made
+//! under: it is cut off with a fifth of the lease left ([`LEASE_MARGIN`]),
+//! so the write-sync worker, which may claim the state once the lease has
+//! run out, never pushes the same record at the same time.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -42,6 +45,7 @@ use crate::domain::full_sync::{valid_user, Verdict};
 use crate::domain::integration::IntegrationRules;
 use crate::engine::jobs::{JobHandler, JobResult};
 use crate::engine::notify::NotificationKind;
+use crate::engine::write_sync::LEASE_MARGIN;
 use crate::engine::Engine;
 
 /// The job kind that applies a Sync Now.
@@ -50,8 +54,6 @@ pub const SYNC_RUN_JOB: &str = "sync_run";
 pub const PUSH_ATTEMPTS: u32 = 3;
 /// The longest a run waits before trying a push again.
 pub const MAX_WAIT: Duration = Duration::from_secs(10);
-/// Records claimed and pushed together.
-const CHUNK: usize = 64;
 /// Rounds of waiting for records a write-sync push holds, a second apart.
 const BUSY_ROUNDS: u32 = 120;
 
@@ -195,6 +197,9 @@ impl JobHandler for SyncRunJob {
         }
     }
 }
+
+/// A push's results: the sync state's finish, its log entry and counts.
+type PushResult = (SyncFinish, Option<NewSyncLogEntry>, SyncRunCounts);
 
 /// What a run does for one record.
 #[derive(Debug, Clone)]
@@ -342,7 +347,9 @@ impl Applier {
                 errors: vec![SyncError {
                     field: None,
                     code: "busy".into(),
-                    message: "the record was being synced by the write-sync worker for the whole run".into(),
+                    message: "the record's sync did not end during the run: the write-sync worker held it, or the \
+                              third party did not answer within the run's claims"
+                        .into(),
                 }],
                 at: now,
             });
@@ -368,7 +375,9 @@ impl Applier {
     async fn apply(&mut self, operations: Vec<Operation>) -> Result<(), WalkError> {
         let mut operations = operations.into_iter().peekable();
         while operations.peek().is_some() {
-            let chunk: Vec<Operation> = operations.by_ref().take(CHUNK).collect();
+            // Only as many as can be pushed at once: a claimed record does
+            // not wait, lease running, behind the others.
+            let chunk: Vec<Operation> = operations.by_ref().take(self.pushes).collect();
             let ids: Vec<i64> = chunk.iter().map(|o| o.record.id).collect();
             let now = self.engine.clock.now();
             let lease_until = now + chrono::Duration::from_std(self.lease).unwrap_or_default();
@@ -382,13 +391,21 @@ impl Applier {
                     RunClaim::Missing { .. } => {}
                 }
             }
-            let results: Vec<(SyncFinish, Option<NewSyncLogEntry>, SyncRunCounts)> = stream::iter(claimed)
-                .map(|(operation, sync)| self.push(operation, sync))
+            let results: Vec<Result<PushResult, Operation>> = stream::iter(claimed)
+                .map(|(operation, sync)| self.push(operation, sync, lease_until))
                 .buffer_unordered(self.pushes)
                 .collect()
                 .await;
             let mut batch = SyncRunResults::default();
-            for (finish, entry, counts) in results {
+            let mut unfinished = Vec::new();
+            for result in results {
+                let (finish, entry, counts) = match result {
+                    Ok(done) => done,
+                    Err(operation) => {
+                        unfinished.push(operation);
+                        continue;
+                    }
+                };
                 batch.finishes.push(finish);
                 batch.entries.extend(entry);
                 batch.counts.created += counts.created;
@@ -398,17 +415,23 @@ impl Applier {
                 batch.counts.failed += counts.failed;
             }
             self.record(batch).await?;
+            // Cut off by the lease: tried again once the claim has run out
+            // (the write-sync worker may finish them first).
+            self.busy.extend(unfinished);
         }
         Ok(())
     }
 
     /// Pushes one claimed record as its operation says; the finish of its
     /// sync state, its log entry (none for a settled record) and counts.
+    /// The operation back when the claim's lease ran out first: nothing is
+    /// recorded for it, and it is tried again.
     async fn push(
         &self,
         operation: Operation,
         sync: ClaimedSync,
-    ) -> (SyncFinish, Option<NewSyncLogEntry>, SyncRunCounts) {
+        lease_until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<PushResult, Operation> {
         let ClaimedSync { state, record } = sync;
         let rules = &self.rules;
         let values = rules.mapping.values(&record.fields);
@@ -423,12 +446,20 @@ impl Applier {
             (action, true) => action.clone(),
         };
         let mut counts = SyncRunCounts::default();
-        let (result, attributes): (Result<Pushed, ConnectorError>, Value) = match &action {
-            Action::Settle => (Ok(Pushed { remote_id: remote_id.clone() }), Value::Null),
+        // No push outlives its claim: once the lease has run out, the
+        // write-sync worker may claim the state and push it too. The push
+        // is cut off with a fifth of the lease left, as the worker's are.
+        let margin = self.lease.mul_f64(LEASE_MARGIN);
+        let left = (lease_until - self.engine.clock.now()).to_std().unwrap_or_default().saturating_sub(margin);
+        if left.is_zero() {
+            return Err(operation);
+        }
+        let (result, attributes): (Option<Result<Pushed, ConnectorError>>, Value) = match &action {
+            Action::Settle => (Some(Ok(Pushed { remote_id: remote_id.clone() })), Value::Null),
             Action::Deactivate => {
                 let attributes = serde_json::json!({"active": false});
                 let result =
-                    self.retrying(|| self.connector.deactivate(&record.external_id, remote_id.as_deref())).await;
+                    self.retrying(left, || self.connector.deactivate(&record.external_id, remote_id.as_deref())).await;
                 (result, attributes)
             }
             Action::Create | Action::Update | Action::Invalid { .. } => {
@@ -436,20 +467,22 @@ impl Applier {
                     values.iter().map(|(target, value)| (target.as_str().to_owned(), value.clone())).collect(),
                 );
                 let result = match valid_user(&values) {
-                    Err(reason) => Err(ConnectorError::rejected("invalid_user", &reason)),
+                    Err(reason) => Some(Err(ConnectorError::rejected("invalid_user", &reason))),
                     // Never pushed before and absent from the listing: create
                     // outright. Anything else looks up first, so a push an
                     // earlier attempt made is adopted, not duplicated.
                     Ok(()) if matches!(action, Action::Create) && state.claim == 1 && remote_id.is_none() => {
-                        self.retrying(|| self.connector.create(&record.external_id, &values)).await
+                        self.retrying(left, || self.connector.create(&record.external_id, &values)).await
                     }
                     Ok(()) => {
-                        self.retrying(|| self.connector.push(&record.external_id, remote_id.as_deref(), &values)).await
+                        self.retrying(left, || self.connector.push(&record.external_id, remote_id.as_deref(), &values))
+                            .await
                     }
                 };
                 (result, attributes)
             }
         };
+        let Some(result) = result else { return Err(operation) };
         let now = self.engine.clock.now();
         let (outcome, log_outcome, errors) = match result {
             Ok(pushed) => {
@@ -471,7 +504,7 @@ impl Applier {
             repending_due_at: now + rules.grace_period,
         };
         if matches!(action, Action::Settle) {
-            return (finish, None, counts);
+            return Ok((finish, None, counts));
         }
         let log_action = log_action(&action);
         match (log_outcome, log_action) {
@@ -488,26 +521,30 @@ impl Applier {
             errors,
             at: now,
         };
-        (finish, Some(entry), counts)
+        Ok((finish, Some(entry), counts))
     }
 
-    /// Runs a push, trying a passing failure again up to [`PUSH_ATTEMPTS`] times.
-    async fn retrying<'a, F, Fut>(&'a self, push: F) -> Result<Pushed, ConnectorError>
+    /// Runs a push, trying a passing failure again up to [`PUSH_ATTEMPTS`]
+    /// times, all of it within `within`; `None` when that ran out.
+    async fn retrying<'a, F, Fut>(&'a self, within: Duration, push: F) -> Option<Result<Pushed, ConnectorError>>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<Pushed, ConnectorError>> + 'a,
     {
-        let mut attempt = 1;
-        loop {
-            match push().await {
-                Err(ConnectorError::Transient { retry_after, .. }) if attempt < PUSH_ATTEMPTS => {
-                    let wait = retry_after.unwrap_or(Duration::from_millis(500) * 2u32.pow(attempt)).min(MAX_WAIT);
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
+        let tries = async {
+            let mut attempt = 1;
+            loop {
+                match push().await {
+                    Err(ConnectorError::Transient { retry_after, .. }) if attempt < PUSH_ATTEMPTS => {
+                        let wait = retry_after.unwrap_or(Duration::from_millis(500) * 2u32.pow(attempt)).min(MAX_WAIT);
+                        tokio::time::sleep(wait).await;
+                        attempt += 1;
+                    }
+                    result => return result,
                 }
-                result => return result,
             }
-        }
+        };
+        tokio::time::timeout(within, tries).await.ok()
     }
 }
 
