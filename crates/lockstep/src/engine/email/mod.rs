@@ -29,6 +29,8 @@
 //! subject and link, and the email is marked `failed` ("no smtp_url
 //! configured"), which is what happened to it.
 
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod link;
 pub mod message;
 pub mod sender;

@@ -13,9 +13,8 @@ use async_trait::async_trait;
 use lockstep_store::{ChangeAction, Job, OverviewChange, OverviewStatus, OverviewSummary};
 use serde_json::{json, Value};
 
-use super::walk::{walk, Found, Sink, WalkError};
+use super::walk::{walk, Found, Sink, WalkEnd, WalkError};
 use super::{load_rules, Loaded};
-use crate::connectors::ConnectorError;
 use crate::domain::full_sync::{AttributeDiff, Verdict};
 use crate::engine::jobs::{JobHandler, JobResult};
 use crate::engine::notify::NotificationKind;
@@ -99,23 +98,14 @@ impl JobHandler for OverviewJob {
             seq: 0,
             summary: OverviewSummary::default(),
         };
-        match walk(store.as_ref(), tenant_id, &rules, connector.as_ref(), &mut sink).await {
-            Ok(()) => {
-                self.finish(tenant_id, overview_id, Ok(sink.summary)).await;
-                JobResult::Done
-            }
-            Err(WalkError::Connector(ConnectorError::Rejected { errors })) => {
-                let message =
-                    errors.first().map(|e| e.message.clone()).unwrap_or_else(|| "the third party refused".into());
-                self.finish(tenant_id, overview_id, Err(message)).await;
-                JobResult::Done
-            }
-            Err(WalkError::Connector(ConnectorError::Transient { error, retry_after })) => {
-                JobResult::Retry { error: error.message, after: retry_after }
-            }
-            Err(WalkError::Store(error)) => JobResult::Retry { error: error.to_string(), after: None },
-            Err(WalkError::Stopped(_)) => JobResult::Done,
+        let walked = walk(store.as_ref(), tenant_id, &rules, connector.as_ref(), &mut sink).await;
+        match WalkEnd::from(walked) {
+            WalkEnd::Completed => self.finish(tenant_id, overview_id, Ok(sink.summary)).await,
+            WalkEnd::Refused(reason) => self.finish(tenant_id, overview_id, Err(reason)).await,
+            WalkEnd::Retry(retry) => return retry,
+            WalkEnd::Stopped => {}
         }
+        JobResult::Done
     }
 
     async fn give_up(&self, job: &Job, error: &str) {

@@ -38,7 +38,7 @@ use lockstep_store::{
 };
 use serde_json::{Map, Value};
 
-use super::walk::{walk, Found, Sink, WalkError};
+use super::walk::{walk, Found, Sink, WalkEnd, WalkError};
 use super::{load_rules, Loaded};
 use crate::connectors::{Connector, ConnectorError, Pushed};
 use crate::domain::full_sync::{valid_user, Verdict};
@@ -172,23 +172,13 @@ impl JobHandler for SyncRunJob {
             Ok(()) => applier.apply_busy().await,
             Err(error) => Err(error),
         };
-        match walked {
-            Ok(()) => {
-                self.finish(tenant_id, run_id, None).await;
-                JobResult::Done
-            }
-            Err(WalkError::Connector(ConnectorError::Rejected { errors })) => {
-                let message =
-                    errors.first().map(|e| e.message.clone()).unwrap_or_else(|| "the third party refused".into());
-                self.finish(tenant_id, run_id, Some(message)).await;
-                JobResult::Done
-            }
-            Err(WalkError::Connector(ConnectorError::Transient { error, retry_after })) => {
-                JobResult::Retry { error: error.message, after: retry_after }
-            }
-            Err(WalkError::Store(error)) => JobResult::Retry { error: error.to_string(), after: None },
-            Err(WalkError::Stopped(_)) => JobResult::Done,
+        match WalkEnd::from(walked) {
+            WalkEnd::Completed => self.finish(tenant_id, run_id, None).await,
+            WalkEnd::Refused(reason) => self.finish(tenant_id, run_id, Some(reason)).await,
+            WalkEnd::Retry(retry) => return retry,
+            WalkEnd::Stopped => {}
         }
+        JobResult::Done
     }
 
     async fn give_up(&self, job: &Job, error: &str) {

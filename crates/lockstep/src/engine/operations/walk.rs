@@ -19,6 +19,7 @@ use lockstep_store::{Record, Store, StoreError};
 use crate::connectors::{Connector, ConnectorError, RemoteUser};
 use crate::domain::full_sync::{verdict, ThirdPartyUser, Verdict};
 use crate::domain::integration::IntegrationRules;
+use crate::engine::jobs::JobResult;
 
 /// Users asked for per page of the third party's listing.
 pub const PAGE: u32 = 1000;
@@ -51,6 +52,36 @@ pub enum WalkError {
     /// The sink stopped the walk (the operation is no longer running).
     #[error("{0}")]
     Stopped(String),
+}
+
+/// What a job makes of a walk's end.
+#[derive(Debug)]
+pub enum WalkEnd {
+    /// The walk is done: the operation ends well.
+    Completed,
+    /// The third party refused (it cannot list users, or the credentials):
+    /// the operation fails with this.
+    Refused(String),
+    /// A passing failure (of the third party or the store): the job tries again.
+    Retry(JobResult),
+    /// The operation ended meanwhile: nothing is left to do.
+    Stopped,
+}
+
+impl From<Result<(), WalkError>> for WalkEnd {
+    fn from(result: Result<(), WalkError>) -> WalkEnd {
+        match result {
+            Ok(()) => WalkEnd::Completed,
+            Err(WalkError::Connector(ConnectorError::Rejected { errors })) => WalkEnd::Refused(
+                errors.first().map(|e| e.message.clone()).unwrap_or_else(|| "the third party refused".into()),
+            ),
+            Err(WalkError::Connector(ConnectorError::Transient { error, retry_after })) => {
+                WalkEnd::Retry(JobResult::Retry { error: error.message, after: retry_after })
+            }
+            Err(WalkError::Store(error)) => WalkEnd::Retry(JobResult::Retry { error: error.to_string(), after: None }),
+            Err(WalkError::Stopped(_)) => WalkEnd::Stopped,
+        }
+    }
 }
 
 /// Walks the third party's users and the tenant's records of the
