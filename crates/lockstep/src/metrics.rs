@@ -26,6 +26,15 @@ pub struct HttpLabels {
     pub status: u16,
 }
 
+/// Labels of a background job's attempt.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    /// `overview`, `sync_run`, `notification_email`.
+    pub kind: String,
+    /// `succeeded`, `retry`, `dead`, or `lost` (another process took the job over).
+    pub outcome: String,
+}
+
 /// Labels of the sync-state gauge.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusLabels {
@@ -45,6 +54,7 @@ pub struct Metrics {
     pub write_requests_waiting: Gauge,
     pub http_requests: Family<HttpLabels, Counter>,
     pub sync_states: Family<StatusLabels, Gauge>,
+    pub jobs: Family<JobLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -78,6 +88,8 @@ impl Metrics {
         registry.register("http_requests", "HTTP requests served", http_requests.clone());
         let sync_states = Family::<StatusLabels, Gauge>::default();
         registry.register("sync_states", "Sync states by status (at scrape time)", sync_states.clone());
+        let jobs = Family::<JobLabels, Counter>::default();
+        registry.register("jobs", "Background job attempts by kind and outcome", jobs.clone());
         Self {
             registry: Mutex::new(registry),
             syncs,
@@ -87,7 +99,13 @@ impl Metrics {
             write_requests_waiting,
             http_requests,
             sync_states,
+            jobs,
         }
+    }
+
+    /// Counts one ended attempt of a background job.
+    pub fn job_attempt(&self, kind: &str, outcome: &str) {
+        self.jobs.get_or_create(&JobLabels { kind: kind.to_owned(), outcome: outcome.to_owned() }).inc();
     }
 
     /// Counts one finished sync attempt.

@@ -196,6 +196,13 @@ async fn sync_now_applies_an_overview_and_logs_every_operation(backend: Backend)
     }
     let runs = s.app.get(&path, &s.admin.token).await.body;
     assert_eq!(runs["data"][0]["id"], json!(run), "newest first: {runs}");
+    let metrics = s.app.send(Method::GET, "/metrics", None, None).await.text;
+    for line in [
+        r#"lockstep_jobs_total{kind="overview",outcome="succeeded"} 1"#,
+        r#"lockstep_jobs_total{kind="sync_run",outcome="succeeded"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
 
     // Applied once, an overview is stale: the next one finds nothing left but the error.
     let again = s.overview(&s.admin.token).await;

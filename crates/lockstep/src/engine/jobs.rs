@@ -193,6 +193,7 @@ impl JobWorker {
             result = handler.run(&job) => result,
             _ = heartbeat => {
                 tracing::warn!(job = job.id, kind = %job.kind, "a job lost its claim to another process; leaving it to that one");
+                self.engine.metrics.job_attempt(&job.kind, "lost");
                 return;
             }
         };
@@ -214,6 +215,12 @@ impl JobWorker {
     }
 
     async fn finish(&self, job: &Job, outcome: JobOutcome) {
+        let name = match &outcome {
+            JobOutcome::Succeeded => "succeeded",
+            JobOutcome::Retry { .. } => "retry",
+            JobOutcome::Dead { .. } => "dead",
+        };
+        self.engine.metrics.job_attempt(&job.kind, name);
         let now = self.engine.clock.now();
         match self.engine.store.finish_job(job.id, job.claim, outcome, now).await {
             Ok(true) => {}
