@@ -2,7 +2,9 @@
 //! accounting layer with request logging, and the `/_sandbox` control
 //! endpoints a test or a person uses to flip faults and read counters over
 //! HTTP (`GET`/`PUT /_sandbox/faults`, `GET`/`DELETE /_sandbox/stats`,
-//! `GET /_sandbox` for an overview).
+//! `GET /_sandbox` for an overview), and `POST /_sandbox/users`, which
+//! fills the directory with many Users in one request (a directory of a
+//! million Users, created one `POST /Users` at a time, takes minutes).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,7 +18,7 @@ use serde_json::json;
 
 use super::error::{scim_json, ScimError};
 use super::faults::FaultSettings;
-use super::Shared;
+use super::{validate, Shared};
 
 /// Requires `Authorization: Bearer <token>` when the sandbox has a token.
 pub async fn require_token(State(s): State<Arc<Shared>>, request: Request, next: Next) -> Response {
@@ -115,6 +117,40 @@ pub async fn overview(State(s): State<Arc<Shared>>) -> Response {
         "stats": s.stats(),
     });
     json_response(StatusCode::OK, &body)
+}
+
+/// The largest body `POST /_sandbox/users` takes: some 200,000 Users.
+pub const SEED_BODY_LIMIT: usize = 64 << 20;
+
+/// `POST /_sandbox/users` with `{"Users": [User, …]}`: stores every User
+/// as `POST /Users` would (the same schema checks, `userName` unique), but
+/// without faults, reject rules, request counts or a log line per User;
+/// all or none. Answers `201 {"created": n, "users": total}`, or the SCIM
+/// error of the first User refused, its position in the detail.
+pub async fn seed_users(State(s): State<Arc<Shared>>, body: Bytes) -> Result<Response, ScimError> {
+    #[derive(serde::Deserialize)]
+    struct Seed {
+        #[serde(rename = "Users")]
+        users: Vec<serde_json::Value>,
+    }
+    let seed: Seed = serde_json::from_slice(&body)
+        .map_err(|e| ScimError::invalid_syntax(format!("expected {{\"Users\": [User, …]}}: {e}")))?;
+    // Everything is checked before the directory is locked: a refused body
+    // changes nothing and holds no one up.
+    let mut users = Vec::with_capacity(seed.users.len());
+    for (position, user) in seed.users.iter().enumerate() {
+        users.push(validate::parse_user(user).map_err(|e| at_position(position, e))?);
+    }
+    let mut directory = s.directory();
+    let created = directory.create_all(users).map_err(|(position, e)| at_position(position, e))?;
+    let total = directory.len();
+    drop(directory);
+    tracing::info!(sandbox = %s.name, created, users = total, "sandbox seeded");
+    Ok(json_response(StatusCode::CREATED, &json!({"created": created, "users": total})))
+}
+
+fn at_position(position: usize, error: ScimError) -> ScimError {
+    ScimError { detail: format!("Users[{position}]: {}", error.detail), ..error }
 }
 
 /// `GET /_sandbox/faults`

@@ -140,6 +140,26 @@ impl Directory {
         Ok(user)
     }
 
+    /// Stores many new Users at once, in order, or none: the first that
+    /// fails (a taken `userName`) undoes the ones stored before it and is
+    /// answered with its position. Reject rules do not apply: this is how a
+    /// person or a benchmark fills the directory, not a client's write.
+    pub fn create_all(&mut self, users: Vec<Map<String, Value>>) -> Result<usize, (usize, ScimError)> {
+        let mut created = Vec::with_capacity(users.len());
+        for (position, attributes) in users.into_iter().enumerate() {
+            match self.create(attributes, &[]) {
+                Ok(user) => created.push(user.id),
+                Err(error) => {
+                    for id in &created {
+                        self.delete(id);
+                    }
+                    return Err((position, error));
+                }
+            }
+        }
+        Ok(created.len())
+    }
+
     /// Replaces the attributes of User `id` (PUT, or a PATCH's result).
     pub fn update(
         &mut self,

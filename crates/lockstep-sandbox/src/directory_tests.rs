@@ -108,6 +108,19 @@ fn user_names_are_unique_ignoring_case() {
 }
 
 #[test]
+fn a_seed_stores_every_user_or_none() {
+    let mut directory = Directory::new(String::new());
+    directory.create(attrs(json!({"userName": "ada"})), &[]).expect("first");
+    let seed = |names: &[&str]| names.iter().map(|n| attrs(json!({"userName": n, "externalId": n}))).collect();
+    assert_eq!(directory.create_all(seed(&["bob", "cy"])), Ok(2));
+    let (position, error) = directory.create_all(seed(&["dee", "eve", "ADA", "fay"])).expect_err("ada is taken");
+    assert_eq!((position, error.status), (2, StatusCode::CONFLICT));
+    assert_eq!(directory.len(), 3, "the users before the refused one are undone");
+    assert_agrees_with_scan(&directory, &[r#"userName eq "dee""#.into(), r#"externalId eq "eve""#.into()]);
+    assert!(directory.by_user_name("dee").is_none());
+}
+
+#[test]
 fn updates_bump_the_version_and_keep_the_id() {
     let mut directory = Directory::new(String::new());
     let id = directory.create(attrs(json!({"userName": "ada"})), &[]).expect("created").id.clone();

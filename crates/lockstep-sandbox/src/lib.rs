@@ -38,6 +38,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::Value;
@@ -122,6 +123,11 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/_sandbox", get(control::overview).fallback(not_allowed))
         .route("/_sandbox/faults", get(control::get_faults).put(control::put_faults).fallback(not_allowed))
         .route("/_sandbox/stats", get(control::get_stats).delete(control::reset_stats).fallback(not_allowed))
+        // A seed is large by design (a few hundred bytes per User).
+        .route(
+            "/_sandbox/users",
+            post(control::seed_users).layer(DefaultBodyLimit::max(control::SEED_BODY_LIMIT)).fallback(not_allowed),
+        )
         .fallback(control::not_found)
         // Layers run outside-in from the last added: faults and logging see
         // every request, then the token gate.

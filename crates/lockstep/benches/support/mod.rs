@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod cpu;
+pub mod process;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
