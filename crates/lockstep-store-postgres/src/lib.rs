@@ -34,6 +34,7 @@ use tokio::sync::Notify;
 
 mod claims;
 mod debounce;
+mod console;
 mod integrations;
 mod jobs;
 mod notifications;

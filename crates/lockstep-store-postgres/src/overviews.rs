@@ -140,6 +140,16 @@ fn change_from_row(row: &PgRow) -> StoreResult<OverviewChange> {
 
 #[async_trait]
 impl OverviewStore for PgStore {
+    async fn list_overviews(
+        &self,
+        _tenant_id: i64,
+        _integration_id: i64,
+        _before_id: Option<i64>,
+        _limit: u32,
+    ) -> StoreResult<Vec<Overview>> {
+        Err(lockstep_store::StoreError::Refused("not yet".into()))
+    }
+
     async fn create_overview(
         &self,
         tenant_id: i64,

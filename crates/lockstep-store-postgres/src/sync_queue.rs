@@ -13,6 +13,10 @@ use crate::{corrupt, db_error, ms, signal, PgStore};
 
 #[async_trait]
 impl SyncQueue for PgStore {
+    async fn integration_status_counts(&self, _tenant_id: i64) -> StoreResult<Vec<(i64, SyncStatus, i64)>> {
+        Err(lockstep_store::StoreError::Refused("not yet".into()))
+    }
+
     fn work_signal(&self) -> Arc<Notify> {
         self.signal.clone()
     }

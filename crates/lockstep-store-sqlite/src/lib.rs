@@ -13,6 +13,7 @@
 //! trip per row, is what makes the batch endpoint fast (BENCHMARKS.md).
 
 mod codec;
+mod console;
 mod integrations;
 mod jobs;
 mod migrations;

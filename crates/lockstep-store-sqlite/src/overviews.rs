@@ -282,6 +282,16 @@ fn finish(
 
 #[async_trait]
 impl OverviewStore for SqliteStore {
+    async fn list_overviews(
+        &self,
+        _tenant_id: i64,
+        _integration_id: i64,
+        _before_id: Option<i64>,
+        _limit: u32,
+    ) -> StoreResult<Vec<Overview>> {
+        Err(lockstep_store::StoreError::Refused("not yet".into()))
+    }
+
     async fn create_overview(
         &self,
         tenant_id: i64,

@@ -267,6 +267,17 @@ impl RecordStore for SqliteStore {
         self.read(|conn| list(conn, tenant_id, record_type, after_id, limit))
     }
 
+    async fn search_records(
+        &self,
+        _tenant_id: i64,
+        _record_type: &str,
+        _text: &str,
+        _after_id: Option<i64>,
+        _limit: u32,
+    ) -> StoreResult<Vec<Record>> {
+        Err(lockstep_store::StoreError::Refused("not yet".into()))
+    }
+
     async fn records_by_external_ids(
         &self,
         tenant_id: i64,

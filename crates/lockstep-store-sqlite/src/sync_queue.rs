@@ -188,6 +188,10 @@ fn status_counts(conn: &Connection) -> StoreResult<Vec<(SyncStatus, i64)>> {
 
 #[async_trait]
 impl SyncQueue for SqliteStore {
+    async fn integration_status_counts(&self, _tenant_id: i64) -> StoreResult<Vec<(i64, SyncStatus, i64)>> {
+        Err(lockstep_store::StoreError::Refused("not yet".into()))
+    }
+
     fn work_signal(&self) -> Arc<Notify> {
         self.signal.clone()
     }

@@ -3,11 +3,12 @@
 //! Everything Lockstep remembers goes through one trait per capability
 //! ([`TenantStore`], [`IntegrationStore`], [`RecordStore`], [`SyncQueue`],
 //! [`JobQueue`], [`OverviewStore`], [`SyncRunStore`],
-//! [`NotificationStore`]), which together make a [`Store`]: tenants, their
+//! [`NotificationStore`], [`ConsoleStore`]), which together make a [`Store`]: tenants, their
 //! admins and the admins' bearer tokens, integrations, records, the
 //! per-(record, integration) sync states that the scheduler claims, the
 //! job queue of background work, Sync Overviews, Sync Now runs and their
-//! logs, notifications and tenant settings. Two backends implement them,
+//! logs, notifications and tenant settings, and the admin console's
+//! sign-in links and sessions. Two backends implement them,
 //! SQLite (the embedded default) and PostgreSQL, each in its own crate with its own
 //! migrations, and both pass the same conformance suite (`conformance`
 //! feature).
@@ -23,6 +24,7 @@
 //! [`apply_planned_sync`] (what a planned sync does to the states read) and
 //! [`email_rules`] (how a notification's email is sent at most once).
 
+mod console_rows;
 pub mod email_rules;
 mod error;
 pub mod finish_rules;
@@ -37,6 +39,7 @@ pub mod write_rules;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use console_rows::*;
 pub use error::{StoreError, StoreResult};
 pub use job_rows::*;
 pub use notification_rows::*;
@@ -44,6 +47,6 @@ pub use operation_rows::*;
 pub use planned::apply_planned_sync;
 pub use rows::*;
 pub use store::{
-    ensure_current_integrations, IntegrationStore, JobQueue, NotificationStore, OverviewStore, RecordStore, Store,
+    ensure_current_integrations, ConsoleStore, IntegrationStore, JobQueue, NotificationStore, OverviewStore, RecordStore, Store,
     SyncPlanner, SyncQueue, SyncRunStore, TenantStore,
 };

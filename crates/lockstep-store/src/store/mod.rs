@@ -14,7 +14,8 @@
 //!   Now runs, notification emails) as durable jobs;
 //! - [`OverviewStore`]: Sync Overviews and their changes;
 //! - [`SyncRunStore`]: Sync Now runs, their logs, and the sync states they claim;
-//! - [`NotificationStore`]: admins' notifications, their emails, and tenant settings.
+//! - [`NotificationStore`]: admins' notifications, their emails, and tenant settings;
+//! - [`ConsoleStore`]: the admin console's one-time sign-in links and sessions.
 //!
 //! [`Store`] is all of them together, plus migrations: what the app opens and
 //! hands to each of its parts. A part that needs only one capability names
@@ -23,6 +24,7 @@
 //! Every method is scoped by tenant where a tenant's data is touched; a row
 //! of another tenant is reported as absent.
 
+mod console;
 mod integrations;
 mod jobs;
 mod notifications;
@@ -33,6 +35,7 @@ mod tenants;
 
 use async_trait::async_trait;
 
+pub use console::ConsoleStore;
 pub use integrations::IntegrationStore;
 pub use jobs::JobQueue;
 pub use notifications::NotificationStore;
@@ -54,6 +57,7 @@ pub trait Store:
     + OverviewStore
     + SyncRunStore
     + NotificationStore
+    + ConsoleStore
     + Send
     + Sync
     + 'static

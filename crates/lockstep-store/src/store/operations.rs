@@ -34,6 +34,16 @@ pub trait OverviewStore: Send + Sync {
     /// particular order.
     async fn overviews_by_ids(&self, tenant_id: i64, overview_ids: &[i64]) -> StoreResult<Vec<Overview>>;
 
+    /// An integration's overviews, newest first, before the cursor
+    /// `before_id`. `superseded_by` is set as `get_overview` sets it.
+    async fn list_overviews(
+        &self,
+        tenant_id: i64,
+        integration_id: i64,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<Overview>>;
+
     /// Adds changes to a running overview, one transaction. A `seq` the
     /// overview holds already is skipped. False, and nothing stored, when
     /// the overview is not `running`.

@@ -68,6 +68,19 @@ pub trait RecordStore: Send + Sync {
         after_id: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<Record>>;
+    /// Live records of a type whose id or any field's text contains
+    /// `text`, ignoring ASCII case, in id order after the cursor
+    /// `after_id`: the console's search box. `text` is matched literally
+    /// (`%`, `_` and `\\` are not wildcards). A scan of the type's records,
+    /// so meant for people typing, not for bulk lookups.
+    async fn search_records(
+        &self,
+        tenant_id: i64,
+        record_type: &str,
+        text: &str,
+        after_id: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<Record>>;
     /// The tenant's records of a type with these external ids, deleted ones
     /// included (absent ones left out), in no particular order: how an
     /// overview matches a page of third-party users to records.

@@ -57,4 +57,10 @@ pub trait SyncQueue: Send + Sync {
     /// to a full count of what is committed, at a cost that does not grow
     /// with the number of states.
     async fn sync_status_counts(&self) -> StoreResult<Vec<(SyncStatus, i64)>>;
+    /// How many sync states of each of the tenant's integrations are in
+    /// each status, as `(integration_id, status, count)`, leaving out
+    /// zeros. A deleted record's state counts (its deactivation syncs).
+    /// For the console's list of integrations: a count over the tenant's
+    /// states, not a kept counter.
+    async fn integration_status_counts(&self, tenant_id: i64) -> StoreResult<Vec<(i64, SyncStatus, i64)>>;
 }
