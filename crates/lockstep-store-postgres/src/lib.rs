@@ -33,8 +33,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tokio::sync::Notify;
 
 mod claims;
-mod debounce;
 mod console;
+mod debounce;
 mod integrations;
 mod jobs;
 mod notifications;

@@ -47,6 +47,6 @@ pub use operation_rows::*;
 pub use planned::apply_planned_sync;
 pub use rows::*;
 pub use store::{
-    ensure_current_integrations, ConsoleStore, IntegrationStore, JobQueue, NotificationStore, OverviewStore, RecordStore, Store,
-    SyncPlanner, SyncQueue, SyncRunStore, TenantStore,
+    ensure_current_integrations, ConsoleStore, IntegrationStore, JobQueue, NotificationStore, OverviewStore,
+    RecordStore, Store, SyncPlanner, SyncQueue, SyncRunStore, TenantStore,
 };

@@ -30,6 +30,7 @@ const CONFIG_KEYS: &[&str] = &[
     "smtp_url",
     "email_from",
     "public_url",
+    "console",
 ];
 
 /// Variable families under the same prefix that belong to other commands
@@ -71,8 +72,24 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// The sender of notification emails.
     pub email_from: String,
-    /// The address admins reach this Lockstep at, for the links in emails.
+    /// The address admins reach this Lockstep at, for the links in emails
+    /// and the console's sign-in links.
     pub public_url: String,
+    pub console: ConsoleConfig,
+}
+
+/// The admin console: its sign-in links, sessions, framing and live pages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// How long a sign-in link may wait to be opened.
+    pub link_seconds: u64,
+    /// How long a console session lasts.
+    pub session_seconds: u64,
+    /// Origins allowed to frame the console (CSP `frame-ancestors`).
+    pub frame_ancestors: Vec<String>,
+    /// How often a live page looks for changes.
+    pub live_poll_seconds: f64,
 }
 
 /// The background-job workers of this process (overview runs, Sync Now
@@ -131,6 +148,7 @@ impl std::fmt::Debug for Config {
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
             .field("email_from", &self.email_from)
             .field("public_url", &self.public_url)
+            .field("console", &self.console)
             .finish()
     }
 }
@@ -244,6 +262,7 @@ impl Config {
             ("outbound.request_timeout_seconds", self.outbound.request_timeout_seconds),
             ("jobs.lease_seconds", self.jobs.lease_seconds),
             ("jobs.idle_poll_seconds", self.jobs.idle_poll_seconds),
+            ("console.live_poll_seconds", self.console.live_poll_seconds),
         ] {
             anyhow::ensure!(v.is_finite() && v > 0.0, "{name} must be a positive number of seconds");
         }
@@ -278,6 +297,15 @@ impl Config {
         );
         let public = url::Url::parse(&self.public_url).map_err(|e| anyhow::anyhow!("public_url is not a URL: {e}"))?;
         anyhow::ensure!(matches!(public.scheme(), "http" | "https"), "public_url must be an http or https URL");
+        anyhow::ensure!((1..=86_400).contains(&self.console.link_seconds), "console.link_seconds must be 1–86400");
+        anyhow::ensure!(
+            (60..=30 * 86_400).contains(&self.console.session_seconds),
+            "console.session_seconds must be 60–2592000 (30 days)"
+        );
+        for origin in &self.console.frame_ancestors {
+            crate::console::security::check_frame_ancestor(origin)
+                .map_err(|e| anyhow::anyhow!("console.frame_ancestors: {origin:?} {e}"))?;
+        }
         Ok(())
     }
 }

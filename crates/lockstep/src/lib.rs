@@ -14,6 +14,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod connectors;
+pub mod console;
 pub mod domain;
 pub mod engine;
 pub mod http;

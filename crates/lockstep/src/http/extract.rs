@@ -255,6 +255,8 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
 pub struct AuthAdmin {
     pub admin_id: i64,
     pub tenant_id: i64,
+    /// The token the request was made with.
+    pub token_id: i64,
     pub admin: Admin,
 }
 
@@ -266,8 +268,9 @@ impl FromRequestParts<AppState> for AuthAdmin {
         // Asked on every request, never cached, and the same way for any
         // token: see `tokens::bearer` for why.
         let found = state.engine.store().token_by_hash(&tokens::hash(token)).await?;
+        let token_id = found.as_ref().map_or(0, |f| f.token.id);
         let admin = tokens::bearer::admit(found, state.engine.clock().now())?;
-        Ok(AuthAdmin { admin_id: admin.id, tenant_id: admin.tenant_id, admin })
+        Ok(AuthAdmin { admin_id: admin.id, tenant_id: admin.tenant_id, token_id, admin })
     }
 }
 

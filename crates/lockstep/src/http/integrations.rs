@@ -77,7 +77,7 @@ pub struct IntegrationView {
 }
 
 impl IntegrationView {
-    fn from_stored(stored: Integration) -> Result<Self, ApiError> {
+    pub(crate) fn from_stored(stored: Integration) -> Result<Self, ApiError> {
         let settings: IntegrationSettings = serde_json::from_value(stored.spec).map_err(|e| {
             ApiError::Internal(format!("integration {} has a spec this version cannot read: {e}", stored.id))
         })?;

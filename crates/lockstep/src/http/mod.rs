@@ -1,10 +1,11 @@
 //! The HTTP server: the versioned JSON API under `/v1`, health, metrics,
-//! the OpenAPI document, and the page a notification email's link opens
-//! ([`links`], HTML, outside the API).
+//! the OpenAPI document, the page a notification email's link opens
+//! ([`links`], HTML, outside the API), and the admin console's routes
+//! (`/console`, see [`crate::console`]).
 //!
 //! One file per resource ([`tenants`], [`admins`], [`tokens`],
 //! [`integrations`], [`records`], [`overviews`], [`sync_runs`],
-//! [`notifications`], [`settings`]); [`cursor`] the cursors of the lists
+//! [`notifications`], [`settings`], [`console_sessions`]); [`cursor`] the cursors of the lists
 //! that page by a store sequence; [`extract`] and [`problem`] hold what
 //! every handler shares: extractors that reject bad input as RFC 9457
 //! problem documents (and authenticate callers, with
@@ -21,6 +22,7 @@
 //!   path, which would make one time series per record id).
 
 pub mod admins;
+pub mod console_sessions;
 pub mod cursor;
 pub mod extract;
 pub mod health;
@@ -97,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/notifications/{id}/seen", post(notifications::mark_seen))
         .route("/v1/notifications/{id}/read", post(notifications::mark_read))
         .route("/v1/settings", get(settings::get_settings).patch(settings::patch_settings))
+        .route("/v1/console/sessions", post(console_sessions::create_console_session))
         .route("/v1/records/{type}", get(read::list_records))
         .route(
             "/v1/records/{type}/{id}",
@@ -117,6 +120,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(openapi::openapi_json))
+        .merge(crate::console::router(state.clone()))
         .fallback(problem::not_found)
         // `Router::layer` wraps each route after routing, so `MatchedPath`
         // is known to the metrics middleware.

@@ -39,7 +39,9 @@ use utoipa::{Modify, OpenApi};
 
 use super::problem::{FieldError, Problem};
 use super::records::{batch, read, write};
-use super::{admins, health, integrations, notifications, overviews, settings, sync_runs, tenants, tokens};
+use super::{
+    admins, console_sessions, health, integrations, notifications, overviews, settings, sync_runs, tenants, tokens,
+};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -84,6 +86,7 @@ use super::{admins, health, integrations, notifications, overviews, settings, sy
         notifications::mark_read,
         settings::get_settings,
         settings::patch_settings,
+        console_sessions::create_console_session,
         health::healthz,
         health::metrics,
         openapi_json,
@@ -100,6 +103,7 @@ use super::{admins, health, integrations, notifications, overviews, settings, sy
         (name = "sync runs", description = "Sync Now and its Sync Log, which never expires"),
         (name = "notifications", description = "What an admin is told when background work ends"),
         (name = "settings", description = "The tenant's notification and background settings"),
+        (name = "console", description = "One-time sign-in links to the admin console"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]

@@ -60,6 +60,24 @@ impl ServeProcess {
     /// allow-list `allow`, its environment changed by `env` (set) and
     /// `unset`, and waits until it answers `/healthz`.
     pub async fn start(database_url: &str, allow: &str, env: &[(&str, &str)], unset: &[&str]) -> ServeProcess {
+        Self::start_with(database_url, allow, env, unset, false).await
+    }
+
+    /// Like [`Self::start`], with `LOCKSTEP_PUBLIC_URL` set to the process's
+    /// own [`Self::base_url`], so the links it hands out (the console's
+    /// sign-in links) lead back to it. The port is only known per attempt,
+    /// hence a constructor rather than an `env` entry.
+    pub async fn start_public(database_url: &str, allow: &str, env: &[(&str, &str)], unset: &[&str]) -> ServeProcess {
+        Self::start_with(database_url, allow, env, unset, true).await
+    }
+
+    async fn start_with(
+        database_url: &str,
+        allow: &str,
+        env: &[(&str, &str)],
+        unset: &[&str],
+        public_url: bool,
+    ) -> ServeProcess {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("reqwest client");
         let operator_token = random_hex(16);
         let mut failures = Vec::new();
@@ -85,8 +103,11 @@ impl ServeProcess {
             for (name, value) in env {
                 command.env(name, value);
             }
-            let mut child = PeerProcess::spawn("lockstep serve", command);
             let base_url = format!("http://127.0.0.1:{port}");
+            if public_url {
+                command.env("LOCKSTEP_PUBLIC_URL", &base_url);
+            }
+            let mut child = PeerProcess::spawn("lockstep serve", command);
             match wait_until_answers(&http, &format!("{base_url}/healthz"), "", &mut child).await {
                 Ok(()) => return ServeProcess { base_url, operator_token, http, child },
                 Err(why) => failures.push(format!("port {port}: {why}\n--- stderr ---\n{}", child.stderr())),

@@ -19,6 +19,7 @@
 
 pub mod api;
 pub mod app;
+pub mod browser;
 pub mod fault_peer;
 pub mod lockstep_bin;
 pub mod peers;
