@@ -10,6 +10,9 @@
 //! refused, an id of A's in a body is a 422 naming it (as an id that does
 //! not exist), and a write that names A's key makes B's own resource. Last,
 //! everything of A's is read back unchanged, and A's tokens still sign in.
+//! The console is probed with `POST /v1/console/sessions`: B's console
+//! session gets a 404 page for every console page, action and live stream
+//! named with A's ids, and B's console lists show nothing of A's.
 
 mod support;
 
@@ -19,6 +22,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use support::api::scim_integration;
 use support::app::{TenantAdmin, TestApp};
+use support::console::ConsoleClient;
 use support::Backend;
 
 /// What tenant A owns, by the ids B will try.
@@ -38,7 +42,7 @@ struct TenantA {
 const RECORDS: [&str; 3] = ["e-1", "e-2", "batch"];
 
 /// The operations [`probe`] has an entry for.
-const PROBED: [(&str, &str); 40] = [
+const PROBED: [(&str, &str); 41] = [
     ("post", "/v1/tenants"),
     ("get", "/healthz"),
     ("get", "/metrics"),
@@ -79,6 +83,7 @@ const PROBED: [(&str, &str); 40] = [
     ("post", "/v1/notifications/{id}/read"),
     ("get", "/v1/settings"),
     ("patch", "/v1/settings"),
+    ("post", "/v1/console/sessions"),
 ];
 
 async fn tenant_a(app: &TestApp) -> TenantA {
@@ -311,9 +316,68 @@ async fn probe(app: &TestApp, a: &TenantA, b: &TenantAdmin, method: &str, templa
             let changed = app.patch("/v1/settings", token, json!({"email_delay_seconds": 5})).await;
             assert_eq!(changed.status, 200, "{}", changed.text);
         }
+        // B's console session reaches what B's token reaches: every console
+        // page with A's ids is a 404 page, and B's lists show nothing of A's.
+        ("post", "/v1/console/sessions") => console_probe(app, a, b).await,
         _ => return false,
     }
     true
+}
+
+/// Every console route that takes an id, with A's.
+async fn console_probe(app: &TestApp, a: &TenantA, b: &TenantAdmin) {
+    let browser = ConsoleClient::signed_in(app, &b.token).await;
+    let integration = a.integration_id.to_string();
+    let overview = a.overview_id.to_string();
+    let mut gets = vec![
+        format!("/console/integrations/{integration}"),
+        format!("/console/overviews/{overview}"),
+        format!("/console/sync-runs/{}", a.sync_run_id),
+        format!("/console/live?overview={overview}"),
+        format!("/console/live?run={}", a.sync_run_id),
+    ];
+    for id in RECORDS {
+        gets.push(format!("/console/records/employee/{id}"));
+        gets.push(format!("/console/live?record_type=employee&record_id={id}"));
+    }
+    gets.extend(a.notifications.iter().map(|id| format!("/console/notifications/{id}")));
+    for path in &gets {
+        let answer = browser.get(path).await;
+        assert_eq!(answer.status, 404, "{path}: {}", answer.text);
+        assert!(answer.content_type().starts_with("text/html"), "{path}: {}", answer.content_type());
+    }
+    for id in RECORDS {
+        let retry = browser.post(&format!("/console/records/employee/{id}/retry"), &[]).await;
+        assert_eq!(retry.status, 404, "retry {id}: {}", retry.text);
+    }
+    for path in [
+        format!("/console/integrations/{integration}/overviews"),
+        format!("/console/integrations/{integration}/sync-runs"),
+    ] {
+        assert_eq!(browser.post(&path, &[]).await.status, 404, "{path}");
+    }
+    // A's overview named in B's own Sync Now is no overview of B's.
+    let own = app.integration(&b.token, scim_integration("B's", json!({"email": "userName"}))).await;
+    let apply =
+        browser.post(&format!("/console/integrations/{own}/sync-runs"), &[("overview_id", overview.as_str())]).await;
+    assert_eq!(apply.status, 422, "{}", apply.text);
+    for path in [
+        "/console/records/employee",
+        "/console/records/employee?q=alpha",
+        "/console/integrations",
+        "/console/notifications",
+    ] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.text);
+        assert!(
+            !page.text.contains("alpha.test") && !page.text.contains("Directory"),
+            "{path} shows A's: {}",
+            page.text
+        );
+    }
+    // Deleting B's integration again keeps the probe of A's routes the same
+    // for the probes that run after this one.
+    app.delete(&format!("/v1/integrations/{own}"), &b.token).await;
 }
 
 async fn no_route_shows_or_changes_another_tenants_data(backend: Backend) {

@@ -77,6 +77,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     config.operator_token = Some(operator_token.clone());
     config.outbound_allow = vec!["127.0.0.0/8".parse()?, "::1/128".parse()?];
     config.smtp_url = Some(mail.url.clone());
+    // The printed console link should still work after the reader has
+    // scrolled through the tour: an hour instead of five minutes.
+    config.console.link_seconds = 3600;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {} (pass --listen to use another address)", args.listen))?;
@@ -95,7 +98,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     )
     .await?;
     drift(&directory, &directory_token, args.employees).await?;
+    let console = post(&reqwest::Client::new(), format!("{api}/v1/console/sessions"), &token, json!({})).await?;
+    let console_url = console["url"].as_str().unwrap_or_default().to_owned();
     print_tour(&api, &token, &args, directory.base_url(), &directory_token, payroll.base_url(), &payroll_token);
+    println!(
+        "Admin console: open this link in a browser (it signs in once; for another, run\n  \
+         curl -s -X POST $LOCKSTEP/v1/console/sessions -H \"Authorization: Bearer $TOKEN\"):\n\n  {console_url}\n"
+    );
     println!("Notification emails go to {} (SMTP sink at {}).\n", mail.dir.display(), mail.url);
 
     super::serve::stop_on_signal(shutdown.clone()).await;

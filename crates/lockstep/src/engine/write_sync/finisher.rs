@@ -189,6 +189,9 @@ mod tests {
         async fn sync_status_counts(&self) -> StoreResult<Vec<(SyncStatus, i64)>> {
             Ok(Vec::new())
         }
+        async fn integration_status_counts(&self, _: i64) -> StoreResult<Vec<(i64, SyncStatus, i64)>> {
+            Ok(Vec::new())
+        }
     }
 
     fn finish(record_id: i64, outcome: SyncOutcome) -> SyncFinish {
