@@ -78,19 +78,31 @@ export async function launch({ phone = false } = {}) {
   return context;
 }
 
-// The newest page is the one a failure screenshot shows; its script errors go to
-// the log, where a failing test prints them.
+// The newest page is the one a failure screenshot shows; its script errors and
+// failed loads go to the log, where a failing test prints them.
 function watchPage(page) {
   lastPage = page;
   page.on('pageerror', (error) => log(`  [page error] ${error.message}`));
   page.on('console', (message) => {
-    if (message.type() === 'error' || message.type() === 'warning') {
-      log(`  [console ${message.type()}] ${message.text()}`);
+    // "Failed to load resource" names no URL: the response line below does.
+    const text = message.text();
+    const ours = text.startsWith('Failed to load resource') || (injectingAxe && text.includes('Content Security Policy'));
+    if ((message.type() === 'error' || message.type() === 'warning') && !ours) {
+      log(`  [console ${message.type()}] ${text}`);
+    }
+  });
+  page.on('response', (response) => {
+    // Chromium asks every origin for a favicon on its own; that 404 is not the page's.
+    if (response.status() >= 400 && !response.url().endsWith('/favicon.ico')) {
+      log(`  [${response.status()}] ${response.request().method()} ${response.url()}`);
     }
   });
 }
 
 let axeSource = null;
+// While checkA11y tries an inline script tag, the page's CSP refusal of it is
+// the harness's doing, not the page's: it stays out of the log.
+let injectingAxe = false;
 
 /**
  * Runs axe-core on the page and throws listing every `serious` or `critical`
@@ -100,7 +112,9 @@ export async function checkA11y(page, label) {
   axeSource ??= await readFile(path.join(HERE, 'node_modules/axe-core/axe.min.js'), 'utf8');
   const hasAxe = () => page.evaluate(() => typeof window.axe === 'object');
   if (!(await hasAxe())) {
+    injectingAxe = true;
     await page.addScriptTag({ content: axeSource }).catch(() => {});
+    injectingAxe = false;
     // The console's Content-Security-Policy refuses inline scripts, and so the
     // tag above: evaluate the same source through DevTools, which CSP does not
     // govern, rather than weaken the page's policy (bypassCSP) for the whole test.

@@ -20,6 +20,7 @@
 pub mod api;
 pub mod app;
 pub mod browser;
+pub mod console;
 pub mod fault_peer;
 pub mod lockstep_bin;
 pub mod peers;

@@ -124,7 +124,8 @@ scenario(async () => {
     const replay = await launch();
     await replay.addCookies(cookiesBefore);
     const replayPage = await replay.newPage();
-    await replayPage.goto(employeesUrl);
+    const replayed = await replayPage.goto(employeesUrl);
+    check(replayed.status() === 401, `the cookie from before signing out still answers ${replayed.status()}`);
     await expectH1(replayPage, 'Not signed in');
     await replay.close();
   });
