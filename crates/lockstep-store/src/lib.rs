@@ -21,8 +21,9 @@
 //! that do not depend on the SQL dialect are stated here once, for both
 //! backends to store: [`write_rules`] (versions, no-op writes),
 //! [`finish_rules`] (what a finish does to a syncing state),
-//! [`apply_planned_sync`] (what a planned sync does to the states read) and
-//! [`email_rules`] (how a notification's email is sent at most once).
+//! [`apply_planned_sync`] (what a planned sync does to the states read),
+//! [`email_rules`] (how a notification's email is sent at most once) and
+//! [`search_rules`] (what the console's record search finds).
 
 mod console_rows;
 pub mod email_rules;
@@ -33,6 +34,7 @@ mod notification_rows;
 mod operation_rows;
 mod planned;
 mod rows;
+pub mod search_rules;
 mod store;
 pub mod write_rules;
 
@@ -47,6 +49,6 @@ pub use operation_rows::*;
 pub use planned::apply_planned_sync;
 pub use rows::*;
 pub use store::{
-    ensure_current_integrations, ConsoleStore, IntegrationStore, JobQueue, NotificationStore, OverviewStore, RecordStore, Store,
-    SyncPlanner, SyncQueue, SyncRunStore, TenantStore,
+    ensure_current_integrations, ConsoleStore, IntegrationStore, JobQueue, NotificationStore, OverviewStore,
+    RecordStore, Store, SyncPlanner, SyncQueue, SyncRunStore, TenantStore,
 };
