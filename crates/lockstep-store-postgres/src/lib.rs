@@ -8,13 +8,15 @@
 //!
 //! The code is split by what it stores: [`tenants`] (tenants and admins),
 //! [`integrations`], [`records`] (the batched, all-or-nothing record write),
+//! [`search`] (the console's record search),
 //! [`sync_states`] (reads, retries and metrics of the scheduler's rows),
 //! [`claims`] (claiming and finishing syncs), [`status_counts`] (the counts
 //! per status, kept as deltas), [`jobs`] (the job queue) and [`signal`]
 //! (LISTEN/NOTIFY behind [`Store::work_signal`] and [`Store::job_signal`]);
 //! the operations an admin starts are in [`overviews`] (Sync Overviews),
 //! [`sync_runs`] (Sync Now runs and their logs) and [`run_claims`] (the sync
-//! states a run claims and finishes).
+//! states a run claims and finishes); the admin console's sign-in links and
+//! sessions in [`console`].
 //! The schema is in `migrations/`.
 //!
 //! Hot paths send many rows per statement (`UNNEST` of arrays), never one
@@ -42,6 +44,7 @@ mod optimistic;
 mod overviews;
 mod records;
 mod run_claims;
+mod search;
 mod signal;
 mod slots;
 mod status_counts;

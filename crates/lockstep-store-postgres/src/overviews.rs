@@ -140,16 +140,6 @@ fn change_from_row(row: &PgRow) -> StoreResult<OverviewChange> {
 
 #[async_trait]
 impl OverviewStore for PgStore {
-    async fn list_overviews(
-        &self,
-        _tenant_id: i64,
-        _integration_id: i64,
-        _before_id: Option<i64>,
-        _limit: u32,
-    ) -> StoreResult<Vec<Overview>> {
-        Err(lockstep_store::StoreError::Refused("not yet".into()))
-    }
-
     async fn create_overview(
         &self,
         tenant_id: i64,
@@ -194,6 +184,29 @@ impl OverviewStore for PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(db_error)?;
+        rows.iter().map(overview_from_row).collect()
+    }
+
+    /// Walks an index backwards from the cursor: `overviews_by_integration`,
+    /// or the primary key where the integration holds most overviews.
+    async fn list_overviews(
+        &self,
+        tenant_id: i64,
+        integration_id: i64,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<Overview>> {
+        let rows = sqlx::query(&format!(
+            "{OVERVIEW_SELECT} WHERE o.tenant_id = $1 AND o.integration_id = $2 AND o.id < $3
+             ORDER BY o.id DESC LIMIT $4"
+        ))
+        .bind(tenant_id)
+        .bind(integration_id)
+        .bind(before_id.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
         rows.iter().map(overview_from_row).collect()
     }
 

@@ -289,13 +289,13 @@ impl RecordStore for PgStore {
 
     async fn search_records(
         &self,
-        _tenant_id: i64,
-        _record_type: &str,
-        _text: &str,
-        _after_id: Option<i64>,
-        _limit: u32,
+        tenant_id: i64,
+        record_type: &str,
+        text: &str,
+        after_id: Option<i64>,
+        limit: u32,
     ) -> StoreResult<Vec<Record>> {
-        Err(lockstep_store::StoreError::Refused("not yet".into()))
+        crate::search::search(&self.pool, tenant_id, record_type, text, after_id, limit).await
     }
 
     async fn records_by_external_ids(

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use lockstep_store::{ClaimedSync, StoreResult, SyncFinish, SyncQueue, SyncStatus, Timestamp};
+use lockstep_store::{ClaimedSync, StoreError, StoreResult, SyncFinish, SyncQueue, SyncStatus, Timestamp};
 use sqlx::Row;
 use tokio::sync::Notify;
 
@@ -13,10 +13,6 @@ use crate::{corrupt, db_error, ms, signal, PgStore};
 
 #[async_trait]
 impl SyncQueue for PgStore {
-    async fn integration_status_counts(&self, _tenant_id: i64) -> StoreResult<Vec<(i64, SyncStatus, i64)>> {
-        Err(lockstep_store::StoreError::Refused("not yet".into()))
-    }
-
     fn work_signal(&self) -> Arc<Notify> {
         self.signal.clone()
     }
@@ -86,6 +82,31 @@ impl SyncQueue for PgStore {
 
     async fn sync_status_counts(&self) -> StoreResult<Vec<(SyncStatus, i64)>> {
         crate::status_counts::read(&self.pool).await
+    }
+
+    /// A count over the states of the tenant's integrations, each
+    /// integration a range of `sync_states_by_integration_status`
+    /// (migration 0014). The states of an integration are all of its
+    /// tenant's records, so no filter on their `tenant_id` is needed.
+    async fn integration_status_counts(&self, tenant_id: i64) -> StoreResult<Vec<(i64, SyncStatus, i64)>> {
+        let rows = sqlx::query(
+            "SELECT s.integration_id, s.status, count(*) AS count FROM integrations AS i
+             JOIN sync_states AS s ON s.integration_id = i.id
+             WHERE i.tenant_id = $1
+             GROUP BY s.integration_id, s.status ORDER BY s.integration_id, s.status",
+        )
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.try_get("status").map_err(corrupt)?;
+                let status = SyncStatus::parse(&status)
+                    .ok_or_else(|| StoreError::Corrupt(format!("unknown sync status {status:?} in sync_states")))?;
+                Ok((row.try_get("integration_id").map_err(corrupt)?, status, row.try_get("count").map_err(corrupt)?))
+            })
+            .collect()
     }
 
     async fn claim_due_syncs(

@@ -21,6 +21,7 @@ mod notifications;
 mod overviews;
 mod records;
 mod run_claims;
+mod search;
 mod sync_queue;
 mod sync_runs;
 mod tenants;

@@ -16,6 +16,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/0006_jobs.sql")),
     (7, include_str!("../migrations/0007_operations.sql")),
     (8, include_str!("../migrations/0008_notifications.sql")),
+    (9, include_str!("../migrations/0009_console_sessions.sql")),
+    (10, include_str!("../migrations/0010_sync_states_by_integration_status.sql")),
 ];
 
 /// Applies the migrations not applied yet.

@@ -66,6 +66,26 @@ fn by_ids(conn: &Connection, tenant_id: i64, overview_ids: &[i64]) -> StoreResul
     rows.collect::<Result<_, _>>().map_err(db_error)
 }
 
+/// Walks `overviews_by_integration` backwards from the cursor.
+fn list(
+    conn: &Connection,
+    tenant_id: i64,
+    integration_id: i64,
+    before_id: Option<i64>,
+    limit: u32,
+) -> StoreResult<Vec<Overview>> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "{OVERVIEW_SELECT} WHERE o.tenant_id = ?1 AND o.integration_id = ?2 AND o.id < ?3
+             ORDER BY o.id DESC LIMIT ?4"
+        ))
+        .map_err(db_error)?;
+    let rows = stmt
+        .query_map(params![tenant_id, integration_id, before_id.unwrap_or(i64::MAX), limit], overview)
+        .map_err(db_error)?;
+    rows.collect::<Result<_, _>>().map_err(db_error)
+}
+
 fn summary_json(summary: &OverviewSummary) -> StoreResult<String> {
     serde_json::to_string(summary).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -282,16 +302,6 @@ fn finish(
 
 #[async_trait]
 impl OverviewStore for SqliteStore {
-    async fn list_overviews(
-        &self,
-        _tenant_id: i64,
-        _integration_id: i64,
-        _before_id: Option<i64>,
-        _limit: u32,
-    ) -> StoreResult<Vec<Overview>> {
-        Err(lockstep_store::StoreError::Refused("not yet".into()))
-    }
-
     async fn create_overview(
         &self,
         tenant_id: i64,
@@ -313,6 +323,16 @@ impl OverviewStore for SqliteStore {
 
     async fn overviews_by_ids(&self, tenant_id: i64, overview_ids: &[i64]) -> StoreResult<Vec<Overview>> {
         self.read(|conn| by_ids(conn, tenant_id, overview_ids))
+    }
+
+    async fn list_overviews(
+        &self,
+        tenant_id: i64,
+        integration_id: i64,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<Overview>> {
+        self.read(|conn| list(conn, tenant_id, integration_id, before_id, limit))
     }
 
     async fn add_overview_changes(

@@ -16,10 +16,10 @@ fn tenant(row: &Row<'_>) -> rusqlite::Result<Tenant> {
     Ok(Tenant { id: row.get(0)?, name: row.get(1)?, created_at: time(row.get(2)?)? })
 }
 
-const ADMIN_COLUMNS: &str = "id, tenant_id, email, name, created_at";
+pub(crate) const ADMIN_COLUMNS: &str = "id, tenant_id, email, name, created_at";
 
 /// Reads [`ADMIN_COLUMNS`] starting at column `at`.
-fn admin_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Admin> {
+pub(crate) fn admin_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Admin> {
     Ok(Admin {
         id: row.get(at)?,
         tenant_id: row.get(at + 1)?,
@@ -33,19 +33,29 @@ fn admin(row: &Row<'_>) -> rusqlite::Result<Admin> {
     admin_at(row, 0)
 }
 
-const TOKEN_COLUMNS: &str = "id, tenant_id, admin_id, label, prefix, created_at, expires_at, revoked_at";
+pub(crate) const TOKEN_COLUMNS: &str = "id, tenant_id, admin_id, label, prefix, created_at, expires_at, revoked_at";
+
+/// Reads [`TOKEN_COLUMNS`] starting at column `at`.
+pub(crate) fn token_at(row: &Row<'_>, at: usize) -> rusqlite::Result<AdminToken> {
+    Ok(AdminToken {
+        id: row.get(at)?,
+        tenant_id: row.get(at + 1)?,
+        admin_id: row.get(at + 2)?,
+        label: row.get(at + 3)?,
+        prefix: row.get(at + 4)?,
+        created_at: time(row.get(at + 5)?)?,
+        expires_at: opt_time(row.get(at + 6)?)?,
+        revoked_at: opt_time(row.get(at + 7)?)?,
+    })
+}
 
 fn token(row: &Row<'_>) -> rusqlite::Result<AdminToken> {
-    Ok(AdminToken {
-        id: row.get(0)?,
-        tenant_id: row.get(1)?,
-        admin_id: row.get(2)?,
-        label: row.get(3)?,
-        prefix: row.get(4)?,
-        created_at: time(row.get(5)?)?,
-        expires_at: opt_time(row.get(6)?)?,
-        revoked_at: opt_time(row.get(7)?)?,
-    })
+    token_at(row, 0)
+}
+
+/// `columns` (a list like [`TOKEN_COLUMNS`]) of the table aliased `alias`.
+pub(crate) fn prefixed(columns: &str, alias: &str) -> String {
+    columns.split(", ").map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ")
 }
 
 fn insert_token(
@@ -179,8 +189,7 @@ fn revoke_token(
 
 /// One probe of the unique index on `token_hash`, then the admin by its key.
 fn token_by_hash(conn: &Connection, token_hash: &str) -> StoreResult<Option<TokenOwner>> {
-    let token_columns: String = TOKEN_COLUMNS.split(", ").map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", ");
-    let admin_columns: String = ADMIN_COLUMNS.split(", ").map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", ");
+    let (token_columns, admin_columns) = (prefixed(TOKEN_COLUMNS, "t"), prefixed(ADMIN_COLUMNS, "a"));
     conn.prepare_cached(&format!(
         "SELECT {token_columns}, {admin_columns} FROM admin_tokens AS t
          JOIN admins AS a ON a.id = t.admin_id WHERE t.token_hash = ?1"

@@ -88,9 +88,26 @@
 //!   integration (any other answers false); log entries get seqs 1, 2, …
 //!   in the order given, going on from the run's last.
 //! - A run's `overview_id` is stored as given, not checked.
+//! - `search_records`: a field's text is each string in the field's value,
+//!   at any depth; keys, numbers, booleans and nulls are not searched
+//!   (`search_rules`). Only ASCII letters fold (`É` does not find `é`).
+//!   The empty text finds every live record.
+//! - `list_overviews` goes on listing an integration's overviews once it is
+//!   deleted (`integration_exists` false), as `get_overview` reads them;
+//!   another tenant's integration lists none.
+//! - `integration_status_counts` lists each (integration, status) once, in
+//!   no particular order; a deleted integration's states went with it.
+//! - A sign-in link is made whatever the state of the token (revoked or
+//!   expired: the app judges, as after `token_by_hash`). A link has expired
+//!   at its `link_expires_at`; a followed link answers `Used` even once its
+//!   time is up. A session hash another session holds is `Conflict`, and
+//!   the link stays unused. Ending a session again is true and keeps the
+//!   first `ended_at`; a link ended before it is followed still signs in
+//!   once, to a session that has ended.
 
 mod batches;
 mod claims;
+mod console;
 mod counts;
 mod finishes;
 mod jobs;
@@ -99,6 +116,7 @@ pub mod overviews;
 mod planned_syncs;
 mod records;
 mod run_claims;
+mod search;
 pub mod support;
 pub mod sync_runs;
 mod tenants;
@@ -106,6 +124,7 @@ mod tokens;
 
 pub use batches::*;
 pub use claims::*;
+pub use console::*;
 pub use counts::*;
 pub use finishes::*;
 pub use jobs::*;
@@ -114,6 +133,7 @@ pub use overviews::*;
 pub use planned_syncs::*;
 pub use records::*;
 pub use run_claims::*;
+pub use search::*;
 pub use support::{PlannerCall, TestPlanner};
 pub use sync_runs::*;
 pub use tenants::*;
@@ -163,6 +183,12 @@ macro_rules! conformance_tests {
             concurrent_writers_of_the_same_new_records_serialize,
             a_write_planned_with_changed_integrations_stores_nothing,
             records_by_external_ids_finds_deleted_records_of_one_tenant_and_type,
+            // the console's record search
+            search_finds_records_by_id_or_by_a_string_in_their_fields_ignoring_ascii_case,
+            search_takes_the_text_literally,
+            search_leaves_out_keys_numbers_booleans_and_non_ascii_case,
+            search_finds_only_live_records_of_the_tenant_and_type,
+            search_pages_by_id_after_the_cursor,
             // claims
             a_claim_makes_the_state_syncing_under_a_lease,
             claiming_takes_only_due_pending_states_and_expired_leases,
@@ -191,6 +217,7 @@ macro_rules! conformance_tests {
             sync_status_counts_count_states_per_status,
             sync_status_counts_equal_a_full_count_after_every_kind_of_change,
             sync_status_counts_equal_a_full_count_after_a_runs_claims_and_results,
+            integration_status_counts_count_a_tenants_states_per_integration_and_status,
             // the work signal
             a_write_that_plans_a_pending_sync_signals_work,
             retrying_failed_syncs_signals_work,
@@ -230,6 +257,7 @@ macro_rules! conformance_tests {
             an_overview_is_created_running_with_its_job,
             an_overview_of_an_absent_integration_is_not_created,
             a_newer_overview_supersedes_the_older_one_whoever_started_it,
+            list_overviews_lists_newest_first_before_the_cursor_as_they_are_read_one_by_one,
             overview_changes_are_paged_in_seq_order_and_filtered_by_action,
             adding_a_change_again_by_its_seq_stores_nothing,
             changes_are_refused_once_the_overview_has_ended,
@@ -253,6 +281,15 @@ macro_rules! conformance_tests {
             backgrounding_and_ending_a_run_at_once_agree_on_who_tells_the_admin,
             list_sync_runs_lists_newest_first_before_the_cursor,
             another_tenants_sync_runs_and_logs_are_absent,
+            // the admin console's sign-in
+            a_link_signs_in_once_and_is_used_from_then_on,
+            an_expired_link_signs_no_one_in,
+            an_unknown_link_is_unknown,
+            two_browsers_following_one_link_get_one_session,
+            a_session_is_found_by_its_hash_with_its_token_and_admin_even_once_revoked,
+            ending_a_session_keeps_its_first_end_and_another_tenant_cannot,
+            a_link_is_made_only_for_the_tenants_admin_with_that_admins_token,
+            a_session_hash_names_one_session,
         }
     };
 }

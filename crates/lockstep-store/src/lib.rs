@@ -21,8 +21,9 @@
 //! that do not depend on the SQL dialect are stated here once, for both
 //! backends to store: [`write_rules`] (versions, no-op writes),
 //! [`finish_rules`] (what a finish does to a syncing state),
-//! [`apply_planned_sync`] (what a planned sync does to the states read) and
-//! [`email_rules`] (how a notification's email is sent at most once).
+//! [`apply_planned_sync`] (what a planned sync does to the states read),
+//! [`email_rules`] (how a notification's email is sent at most once) and
+//! [`search_rules`] (what the console's record search finds).
 
 mod console_rows;
 pub mod email_rules;
@@ -33,6 +34,7 @@ mod notification_rows;
 mod operation_rows;
 mod planned;
 mod rows;
+pub mod search_rules;
 mod store;
 pub mod write_rules;
 

@@ -239,3 +239,63 @@ pub async fn sync_status_counts_equal_a_full_count_after_a_runs_claims_and_resul
     assert!(again.iter().all(|a| matches!(a, RunClaim::Claimed(_))), "nothing is busy any longer");
     written.counts_agree("a run's claims of expired leases").await;
 }
+
+pub async fn integration_status_counts_count_a_tenants_states_per_integration_and_status(store: Arc<dyn Store>) {
+    let (acme, _) = tenant(&store, "acme").await;
+    let (globex, _) = tenant(&store, "globex").await;
+    let okta = integration(&store, acme.id, "Okta").await;
+    let bamboo = integration(&store, acme.id, "BambooHR").await;
+    let idle = integration(&store, acme.id, "Idle").await;
+    let theirs = integration(&store, globex.id, "Okta").await;
+    let planner = TestPlanner::pending(&[okta, bamboo], at(1), at(10));
+    write(&store, acme.id, vec![put("e1", json!({ "n": 1 })), put("e2", json!({ "n": 1 }))], &planner, at(1)).await;
+    write(&store, acme.id, vec![put("e3", json!({ "n": 1 }))], &planner, at(1)).await;
+    let later = TestPlanner::pending(&[theirs], at(1), at(100));
+    write(&store, globex.id, vec![put("g1", json!({ "n": 1 }))], &later, at(1)).await;
+
+    // Six of acme's states claimed (globex's is not due yet), three finished.
+    let claimed = claim_all(&store, at(10), at(70)).await;
+    assert_eq!(claimed.len(), 6);
+    let of = |integration_id: i64, external_id: &str| {
+        let c =
+            claimed.iter().find(|c| c.state.integration_id == integration_id && c.record.external_id == external_id);
+        c.expect("claimed").state.clone()
+    };
+    let synced = SyncOutcome::Synced { remote_id: None };
+    let failed = SyncOutcome::Failed { errors: vec![error("email", "invalid", "not an email")] };
+    assert!(finish_one(&store, finish(&of(okta, "e1"), synced.clone(), at(20))).await);
+    assert!(finish_one(&store, finish(&of(okta, "e2"), failed, at(20))).await);
+    assert!(finish_one(&store, finish(&of(bamboo, "e1"), synced, at(20))).await);
+    // A new record pending in Okta, and a deleted one: its deactivation is owed.
+    let okta_only = TestPlanner::pending(&[okta], at(30), at(40));
+    write(&store, acme.id, vec![put("e4", json!({ "n": 1 })), delete("e1")], &okta_only, at(30)).await;
+
+    let counts = |tenant_id: i64| {
+        let store = store.clone();
+        async move {
+            let counts = store.integration_status_counts(tenant_id).await.expect("integration_status_counts");
+            let mut seen = BTreeMap::new();
+            for (integration_id, status, count) in counts {
+                assert!(count > 0, "zeros are left out");
+                assert!(seen.insert((integration_id, status), count).is_none(), "listed once");
+            }
+            seen
+        }
+    };
+    let expected = BTreeMap::from([
+        ((okta, SyncStatus::Pending), 2),
+        ((okta, SyncStatus::Syncing), 1),
+        ((okta, SyncStatus::Failed), 1),
+        ((bamboo, SyncStatus::Synced), 1),
+        ((bamboo, SyncStatus::Syncing), 2),
+    ]);
+    assert_eq!(counts(acme.id).await, expected, "{idle} has no states and is left out");
+    assert_eq!(counts(globex.id).await, BTreeMap::from([((theirs, SyncStatus::Pending), 1)]));
+    assert_eq!(counts(globex.id + 1000).await, BTreeMap::new());
+
+    // A deleted integration's states go with it.
+    assert!(store.delete_integration(acme.id, bamboo).await.unwrap());
+    let mut left = expected;
+    left.retain(|(integration_id, _), _| *integration_id == okta);
+    assert_eq!(counts(acme.id).await, left);
+}

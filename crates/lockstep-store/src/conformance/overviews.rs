@@ -124,6 +124,43 @@ pub async fn a_newer_overview_supersedes_the_older_one_whoever_started_it(store:
     assert!(store.get_overview(acme.id, elsewhere.id).await.unwrap().unwrap().integration_exists);
 }
 
+pub async fn list_overviews_lists_newest_first_before_the_cursor_as_they_are_read_one_by_one(store: Arc<dyn Store>) {
+    let (acme, ada) = tenant(&store, "acme").await;
+    let (globex, hal) = tenant(&store, "globex").await;
+    let okta = integration(&store, acme.id, "Okta").await;
+    let bamboo = integration(&store, acme.id, "BambooHR").await;
+    let theirs = integration(&store, globex.id, "Okta").await;
+    let mut ids = Vec::new();
+    for secs in 0..4 {
+        ids.push(start(&store, acme.id, okta, ada.id, secs).await.id);
+    }
+    start(&store, acme.id, bamboo, ada.id, 9).await;
+    start(&store, globex.id, theirs, hal.id, 9).await;
+    let mut newest_first = Vec::new();
+    for id in ids.iter().rev() {
+        newest_first.push(store.get_overview(acme.id, *id).await.unwrap().unwrap());
+    }
+    assert_eq!(newest_first[0].superseded_by, None);
+    assert!(newest_first[1..].iter().all(|o| o.superseded_by == Some(ids[3])), "the newest supersedes the rest");
+
+    assert_eq!(store.list_overviews(acme.id, okta, None, 2).await.unwrap(), newest_first[..2].to_vec());
+    let page = store.list_overviews(acme.id, okta, Some(newest_first[1].id), 2).await.unwrap();
+    assert_eq!(page, newest_first[2..].to_vec());
+    assert_eq!(store.list_overviews(acme.id, okta, Some(ids[0]), 2).await.unwrap(), vec![]);
+    assert_eq!(store.list_overviews(acme.id, bamboo, None, 10).await.unwrap().len(), 1);
+
+    // Another tenant's integration lists nothing, whichever way round.
+    assert_eq!(store.list_overviews(acme.id, theirs, None, 10).await.unwrap(), vec![]);
+    assert_eq!(store.list_overviews(globex.id, okta, None, 10).await.unwrap(), vec![]);
+
+    // Overviews outlive their integration, and are listed saying so.
+    assert!(store.delete_integration(acme.id, okta).await.unwrap());
+    let listed = store.list_overviews(acme.id, okta, None, 10).await.unwrap();
+    assert_eq!(listed.iter().map(|o| o.id).collect::<Vec<_>>(), ids.iter().rev().copied().collect::<Vec<_>>());
+    assert!(listed.iter().all(|o| !o.integration_exists));
+    assert_eq!(Some(listed[1].clone()), store.get_overview(acme.id, ids[2]).await.unwrap());
+}
+
 pub async fn overview_changes_are_paged_in_seq_order_and_filtered_by_action(store: Arc<dyn Store>) {
     use ChangeAction::{Create, Deactivate, Error, Update};
     let (acme, ada) = tenant(&store, "acme").await;

@@ -73,6 +73,8 @@ pub trait RecordStore: Send + Sync {
     /// `after_id`: the console's search box. `text` is matched literally
     /// (`%`, `_` and `\\` are not wildcards). A scan of the type's records,
     /// so meant for people typing, not for bulk lookups.
+    /// [`search_rules`](crate::search_rules) says what a field's text is
+    /// and how a backend narrows the scan.
     async fn search_records(
         &self,
         tenant_id: i64,
