@@ -43,9 +43,12 @@ impl ConsoleClient {
         browser
     }
 
-    /// Opens a full URL (a sign-in link), keeping any cookie it sets.
+    /// Opens a sign-in link (or any URL under `/console`), keeping any
+    /// cookie it sets. The link's origin is the app's `public_url`, which a
+    /// test app leaves at its default; the request goes to the test app.
     pub async fn open(&mut self, url: &str) -> Answer {
-        let response = self.client.get(url).send().await.unwrap();
+        let path = url.find("/console").map_or(url, |at| &url[at..]);
+        let response = self.client.get(format!("{}{path}", self.base)).send().await.unwrap();
         if let Some(cookie) = response.headers().get(SET_COOKIE).and_then(|v| v.to_str().ok()) {
             let pair = cookie.split(';').next().unwrap_or_default().to_owned();
             self.cookie = (!pair.ends_with('=')).then_some(pair);
