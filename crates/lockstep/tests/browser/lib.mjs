@@ -226,3 +226,48 @@ export function scenario(body) {
       process.exit(0);
     }, fail);
 }
+
+/**
+ * Calls Lockstep's API as the tenant admin (`LOCKSTEP_BASE_URL`,
+ * `LOCKSTEP_ADMIN_TOKEN`, or `token`): `body` goes as JSON (a PATCH of a
+ * record as a JSON merge patch). Throws unless the answer is a success;
+ * answers the parsed body (or null).
+ */
+export async function api(method, path, body, { token = input('LOCKSTEP_ADMIN_TOKEN') } = {}) {
+  const headers = { authorization: `Bearer ${token}` };
+  if (body !== undefined) {
+    headers['content-type'] = method === 'PATCH' && path.startsWith('/v1/records/') ? 'application/merge-patch+json' : 'application/json';
+  }
+  const response = await fetch(`${input('LOCKSTEP_BASE_URL')}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path} answered ${response.status}: ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/**
+ * Waits until `condition()` (sync or async) answers truthy, asking again every
+ * `every` ms, at most `timeout` ms; then throws naming `what`. For conditions
+ * outside the page (the API); in the page, use locators or waitForFunction.
+ */
+export async function waitUntil(what, condition, { timeout = 20_000, every = 100 } = {}) {
+  const started = Date.now();
+  for (;;) {
+    const value = await condition();
+    if (value) return value;
+    if (Date.now() - started > timeout) throw new Error(`not within ${timeout} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, every));
+  }
+}
+
+/** Asserts the page has exactly one h1, whose text is `text` (or matches the RegExp). */
+export async function expectH1(page, text) {
+  const h1 = page.getByRole('heading', { level: 1 });
+  await h1.first().waitFor();
+  const texts = (await h1.allTextContents()).map((t) => t.replace(/\s+/g, ' ').trim());
+  const ok = texts.length === 1 && (text instanceof RegExp ? text.test(texts[0]) : texts[0] === text);
+  check(ok, `expected one h1 ${text} at ${page.url()}, found ${JSON.stringify(texts)}`);
+}

@@ -12,9 +12,13 @@
 //! - [`proxy`]: a fault-injection proxy in front of a real peer.
 //! - [`smtp`]: [`smtp::SmtpSink`], a real SMTP server (`aiosmtpd`) that keeps
 //!   every mail, and [`smtp::Mail`] to read one back.
+//! - [`console`]: [`console::ConsoleClient`], a console session over plain HTTP
+//!   (sign-in link, cookie, CSRF token), for tests that need no browser.
+//! - [`browser`]: [`browser::run_scenario`], a console scenario in Chromium
+//!   (`tests/browser/scenarios/`, playwright-core and axe-core from npm).
 //!
 //! Env it relies on (exported by `scripts/test`): `LOCKSTEP_TEST_VENV`,
-//! `LOCKSTEP_TEST_POSTGRES_URL`, `LOCKSTEP_TEST_PSQL`.
+//! `LOCKSTEP_TEST_POSTGRES_URL`, `LOCKSTEP_TEST_PSQL`, `LOCKSTEP_TEST_BROWSER_DIR`.
 #![allow(dead_code, unused_imports)]
 
 pub mod api;
