@@ -346,6 +346,12 @@ async fn a_record_page_follows_its_sync_live(backend: Backend) {
     app.drain().await;
     until(&mut response, &mut seen, "Synced").await;
     assert!(seen.contains("event: record"), "{seen}");
+    // A write shows its new values and the pending sync on the open page.
+    seen.clear();
+    let patched = app.patch("/v1/records/employee/e-1", &admin.token, json!({"first_name": "Adele"})).await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    until(&mut response, &mut seen, "Adele").await;
+    assert!(seen.contains("Sync pending"), "{seen}");
 
     // Another tenant's record, or none, cannot be watched.
     let other = app.tenant("other").await;

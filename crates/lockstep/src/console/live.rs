@@ -2,8 +2,8 @@
 //! carrying what the page shows live.
 //!
 //! - `bell`, always: the admin's unseen count, as the bell shows it;
-//! - `record` (`?record_type=&record_id=`): the record's badge and panels,
-//!   rendered ([`super::records::status_fragment`]), swapped in by htmx;
+//! - `record` (`?record_type=&record_id=`): the record's badge, panels and
+//!   fields, rendered ([`super::records::status_fragment`]), swapped in by htmx;
 //! - `overview` (`?overview=ID`) and `run` (`?run=ID`): a tick each time
 //!   the operation moves, on which the page fetches its body again.
 //!
@@ -107,8 +107,9 @@ async fn tick(state: &AppState, admin: &ConsoleAdmin, watch: &Watch, sent: &mut 
         sent.bell = Some(bell);
     }
     if let Some((record_type, id)) = &watch.record {
-        let (_, sync) = records::load(state, admin.tenant_id, record_type, id).await?;
-        let html = records::status_fragment(record_type, id, &sync, &admin.csrf)?;
+        let (record, sync) = records::load(state, admin.tenant_id, record_type, id).await?;
+        let names = records::integration_names(state, admin.tenant_id, record_type).await?;
+        let html = records::status_fragment(&record, &sync, &names, &admin.csrf)?;
         if sent.record.as_ref() != Some(&html) {
             events.push(Event::default().event("record").data(&html));
             sent.record = Some(html);

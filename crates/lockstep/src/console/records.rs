@@ -3,7 +3,7 @@
 //! integration, and its fields with the integrations that sync each; and
 //! Retry of a failed sync.
 //!
-//! The badge and the panels are one fragment ([`status_fragment`]), which
+//! The badge, the panels and the fields are one fragment ([`status_fragment`]), which
 //! the page's live connection sends again whenever it changes (see
 //! [`super::live`]), so an open page follows a write through the API from
 //! *Sync pending* to *Syncing* to *Synced* without reloading.
@@ -179,7 +179,6 @@ struct RecordPage {
     id: String,
     name: String,
     status_html: String,
-    fields: Vec<FieldRow>,
     list_href: String,
 }
 
@@ -203,6 +202,7 @@ struct StatusFragment {
     panels: Vec<Panel>,
     retry_action: String,
     csrf: String,
+    fields: Vec<FieldRow>,
 }
 
 /// What a status means, in the seed's words.
@@ -238,15 +238,65 @@ pub fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// A record's badge and panels, rendered: the part of its page that is live.
-pub fn status_fragment(record_type: &str, id: &str, sync: &SyncView, csrf: &str) -> Result<String, PageError> {
+/// A record's badge, panels and fields, rendered: the part of its page
+/// that is live. `names` are the names of the integrations of its type.
+pub fn status_fragment(
+    record: &Record,
+    sync: &SyncView,
+    names: &BTreeMap<i64, String>,
+    csrf: &str,
+) -> Result<String, PageError> {
     let fragment = StatusFragment {
         badge: badge_items(sync),
         panels: sync.integrations.iter().map(panel).collect(),
-        retry_action: format!("/console/records/{}/{}/retry", encode(record_type), encode(id)),
+        retry_action: format!("/console/records/{}/{}/retry", encode(&record.record_type), encode(&record.external_id)),
         csrf: csrf.to_owned(),
+        fields: field_rows(record, sync, names),
     };
     fragment.render().map_err(|e| PageError::internal(format!("the record status fragment failed: {e}")))
+}
+
+/// The names of the integrations of a record type, by id.
+pub async fn integration_names(
+    state: &AppState,
+    tenant_id: i64,
+    record_type: &str,
+) -> Result<BTreeMap<i64, String>, StoreError> {
+    Ok(crate::engine::records::integrations_for(&state.engine, tenant_id, record_type)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r.name))
+        .collect())
+}
+
+/// A record's fields, each with the integrations that sync it and their
+/// errors about it.
+fn field_rows(record: &Record, sync: &SyncView, names: &BTreeMap<i64, String>) -> Vec<FieldRow> {
+    let mut fields = Vec::new();
+    flatten("", &record.fields, &mut fields);
+    fields
+        .into_iter()
+        .map(|(path, value)| {
+            let synced_by = sync
+                .fields
+                .get(&path)
+                .map(|ids| {
+                    ids.iter().filter_map(|id| names.get(id)).map(|name| (name.clone(), initials(name))).collect()
+                })
+                .unwrap_or_default();
+            let errors = sync
+                .integrations
+                .iter()
+                .flat_map(|i| {
+                    i.errors
+                        .iter()
+                        .filter(|e| e.field.as_deref() == Some(path.as_str()))
+                        .map(|e| (i.name.clone(), e.message.clone()))
+                })
+                .collect();
+            FieldRow { path, value, synced_by, errors }
+        })
+        .collect()
 }
 
 /// A record of the tenant with its sync view, or a 404.
@@ -278,40 +328,8 @@ pub async fn show(
     Path((record_type, id)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
     let (record, sync) = load(&state, admin.tenant_id, &record_type, &id).await?;
-    let status_html = status_fragment(&record_type, &id, &sync, &admin.csrf)?;
-    let integration_names = crate::engine::records::integrations_for(&state.engine, admin.tenant_id, &record_type)
-        .await?
-        .into_iter()
-        .map(|r| (r.id, r.name))
-        .collect::<BTreeMap<i64, String>>();
-    let mut fields = Vec::new();
-    flatten("", &record.fields, &mut fields);
-    let fields = fields
-        .into_iter()
-        .map(|(path, value)| {
-            let synced_by = sync
-                .fields
-                .get(&path)
-                .map(|ids| {
-                    ids.iter()
-                        .filter_map(|id| integration_names.get(id))
-                        .map(|name| (name.clone(), initials(name)))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let errors = sync
-                .integrations
-                .iter()
-                .flat_map(|i| {
-                    i.errors
-                        .iter()
-                        .filter(|e| e.field.as_deref() == Some(path.as_str()))
-                        .map(|e| (i.name.clone(), e.message.clone()))
-                })
-                .collect();
-            FieldRow { path, value, synced_by, errors }
-        })
-        .collect();
+    let names = integration_names(&state, admin.tenant_id, &record_type).await?;
+    let status_html = status_fragment(&record, &sync, &names, &admin.csrf)?;
     let name = display_name(&record.fields);
     let title = if name.is_empty() { id.clone() } else { format!("{name} ({id})") };
     let live = url::form_urlencoded::Serializer::new(String::new())
@@ -320,14 +338,8 @@ pub async fn show(
         .finish();
     let mut chrome = Chrome::new(&state, &admin, title, "records", &live).await?;
     chrome.records_type = record_type.clone();
-    let page = RecordPage {
-        chrome,
-        list_href: format!("/console/records/{}", encode(&record_type)),
-        id,
-        name,
-        status_html,
-        fields,
-    };
+    let page =
+        RecordPage { chrome, list_href: format!("/console/records/{}", encode(&record_type)), id, name, status_html };
     render(&page)
 }
 
