@@ -34,10 +34,17 @@
     root.querySelectorAll("time[data-local]").forEach(localTime);
   }
 
+  // The modal opens once: `?background=1` leaves the address, so a reload
+  // or a shared link shows the page without it.
   function openModals() {
     document.querySelectorAll("dialog[data-open-modal]").forEach(function (dialog) {
       if (!dialog.open && typeof dialog.showModal === "function") { dialog.showModal(); }
     });
+    var url = new URL(window.location.href);
+    if (url.searchParams.has("background")) {
+      url.searchParams.delete("background");
+      window.history.replaceState(null, "", url.pathname + url.search + url.hash);
+    }
   }
 
   document.addEventListener("DOMContentLoaded", function () {
