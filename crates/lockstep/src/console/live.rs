@@ -28,7 +28,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::stream::{self, Stream, StreamExt};
 use lockstep_store::{OverviewStatus, SyncRunStatus};
 
-use super::page::PageError;
+use super::page::{number_param, PageError};
 use super::records;
 use super::session::{session_by_hash, ConsoleAdmin};
 use crate::http::AppState;
@@ -50,13 +50,6 @@ struct Sent {
     run: Option<String>,
 }
 
-fn parse_id(params: &BTreeMap<String, String>, key: &str) -> Result<Option<i64>, PageError> {
-    params
-        .get(key)
-        .map(|v| v.parse::<i64>().map_err(|_| PageError::bad_request(format!("`{key}` must be a whole number"))))
-        .transpose()
-}
-
 /// `GET /console/live?…`.
 pub async fn live(
     State(state): State<AppState>,
@@ -66,7 +59,7 @@ pub async fn live(
     let params: BTreeMap<String, String> =
         url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect();
     let mut watch =
-        Watch { overview: parse_id(&params, "overview")?, run: parse_id(&params, "run")?, ..Watch::default() };
+        Watch { overview: number_param(&params, "overview")?, run: number_param(&params, "run")?, ..Watch::default() };
     if let (Some(record_type), Some(id)) = (params.get("record_type"), params.get("record_id")) {
         records::load(&state, admin.tenant_id, record_type, id).await?;
         watch.record = Some((record_type.clone(), id.clone()));

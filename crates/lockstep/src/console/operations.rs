@@ -22,7 +22,7 @@ use axum::response::Response;
 use lockstep_store::{ChangeAction, LogOutcome, OverviewStatus, SyncRunStatus};
 use serde_json::Value;
 
-use super::page::{render, Chrome, PageError};
+use super::page::{number_param, render, Chrome, PageError};
 use super::records::{encode, rfc3339};
 use super::session::ConsoleAdmin;
 use super::words::{self, Shown};
@@ -42,10 +42,7 @@ struct Query {
 fn query(raw: Option<&str>, filter_key: &str) -> Result<Query, PageError> {
     let params: BTreeMap<String, String> =
         url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect();
-    let after = match params.get("after").filter(|a| !a.is_empty()) {
-        Some(a) => Some(a.parse::<i64>().map_err(|_| PageError::bad_request("`after` must be a whole number"))?),
-        None => None,
-    };
+    let after = number_param(&params, "after")?;
     Ok(Query {
         filter: params.get(filter_key).filter(|f| !f.is_empty()).cloned(),
         after,

@@ -76,6 +76,16 @@ impl Chrome {
     }
 }
 
+/// A whole-number query parameter (an id or a list position); absent or
+/// empty is `None`, anything else not a number a 400 page naming it.
+pub fn number_param(params: &std::collections::BTreeMap<String, String>, key: &str) -> Result<Option<i64>, PageError> {
+    params
+        .get(key)
+        .filter(|v| !v.is_empty())
+        .map(|v| v.parse::<i64>().map_err(|_| PageError::bad_request(format!("`{key}` must be a whole number"))))
+        .transpose()
+}
+
 /// Renders a template as a page.
 pub fn render(template: &impl Template) -> Result<Response, PageError> {
     let html = template.render().map_err(|e| PageError::internal(format!("a console template failed: {e}")))?;

@@ -21,7 +21,7 @@ use lockstep_store::{Record, StoreError, SyncStatus};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::page::{render, Chrome, PageError};
+use super::page::{number_param, render, Chrome, PageError};
 use super::session::ConsoleAdmin;
 use super::words::{self, Shown};
 use crate::engine::records::{load_sync_views, IntegrationSync, SyncView};
@@ -105,10 +105,7 @@ pub async fn list(
     let params: BTreeMap<String, String> =
         url::form_urlencoded::parse(query.as_deref().unwrap_or_default().as_bytes()).into_owned().collect();
     let search: String = params.get("q").map(|q| q.trim().chars().take(MAX_SEARCH_CHARS).collect()).unwrap_or_default();
-    let after = match params.get("after").filter(|a| !a.is_empty()) {
-        Some(a) => Some(a.parse::<i64>().map_err(|_| PageError::bad_request("`after` must be a whole number"))?),
-        None => None,
-    };
+    let after = number_param(&params, "after")?;
     let store = state.engine.store();
     let mut records = if search.is_empty() {
         store.list_records(admin.tenant_id, &record_type, after, PAGE_SIZE + 1).await?
