@@ -192,8 +192,31 @@ pub(crate) async fn apply_finishes(
         updated_ats.push(ms(next.updated_at));
     }
 
+    // The states are locked in key order before any is updated, as a
+    // locked record write (records.rs) and a Sync Now claim (run_claims.rs)
+    // lock them: a batch's `UPDATE … FROM UNNEST` would otherwise take them
+    // in whatever order its join meets them (the claim's, by due time), and
+    // a finish holding one record's state while a write holds another's
+    // would wait in a cycle. `ORDER BY` with `FOR UPDATE` locks in the sort's
+    // order, and a materialized CTE is run once.
     let applied: Vec<(i64, String)> = sqlx::query(
-        "UPDATE sync_states AS s SET
+        "WITH f AS MATERIALIZED (
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[],
+                 $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[],
+                 $8::timestamptz[], $9::timestamptz[], $10::bool[], $11::bool[], $12::bool[], $13::bool[],
+                 $14::timestamptz[], $15::jsonb[], $16::text[], $17::timestamptz[])
+             WITH ORDINALITY
+             AS f (record_id, integration_id, claim,
+                   status, status_c, due_at, due_at_c,
+                   pending_since, pending_since_c, reset, reset_c, owed, owed_c,
+                   last_synced_at, errors, remote_id, updated_at, ord)
+         ), locked AS MATERIALIZED (
+             SELECT l.record_id, l.integration_id
+             FROM f JOIN sync_states AS l ON l.record_id = f.record_id AND l.integration_id = f.integration_id
+             ORDER BY l.record_id, l.integration_id
+             FOR UPDATE OF l
+         )
+         UPDATE sync_states AS s SET
              status = CASE WHEN s.changed_during_sync THEN f.status_c ELSE f.status END,
              due_at = CASE WHEN s.changed_during_sync THEN f.due_at_c ELSE f.due_at END,
              wake_at = CASE WHEN s.changed_during_sync THEN f.due_at_c ELSE f.due_at END,
@@ -205,15 +228,7 @@ pub(crate) async fn apply_finishes(
              errors = f.errors,
              remote_id = COALESCE(f.remote_id, s.remote_id),
              updated_at = f.updated_at
-         FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[],
-                 $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[],
-                 $8::timestamptz[], $9::timestamptz[], $10::bool[], $11::bool[], $12::bool[], $13::bool[],
-                 $14::timestamptz[], $15::jsonb[], $16::text[], $17::timestamptz[])
-             WITH ORDINALITY
-             AS f (record_id, integration_id, claim,
-                   status, status_c, due_at, due_at_c,
-                   pending_since, pending_since_c, reset, reset_c, owed, owed_c,
-                   last_synced_at, errors, remote_id, updated_at, ord)
+         FROM f JOIN locked AS l ON l.record_id = f.record_id AND l.integration_id = f.integration_id
          WHERE s.record_id = f.record_id AND s.integration_id = f.integration_id
            AND s.claim = f.claim AND s.status = 'syncing'
          RETURNING f.ord, s.status",

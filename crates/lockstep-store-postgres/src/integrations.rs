@@ -122,6 +122,18 @@ impl IntegrationStore for PgStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
+            // Locked in key order first (lib.rs, lock order): a `DELETE`
+            // takes its rows in the table's order, and a finish of two of
+            // them, holding one, would wait for it in a cycle.
+            sqlx::query(
+                "SELECT 1 FROM sync_states WHERE tenant_id = $1 AND integration_id = $2
+                 ORDER BY record_id FOR UPDATE",
+            )
+            .bind(tenant_id)
+            .bind(integration_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
             sqlx::query("DELETE FROM sync_states WHERE tenant_id = $1 AND integration_id = $2")
                 .bind(tenant_id)
                 .bind(integration_id)

@@ -19,6 +19,16 @@
 //! sessions in [`console`].
 //! The schema is in `migrations/`.
 //!
+//! **Lock order.** A statement or transaction that locks several rows takes
+//! records before states, records in key order and states in
+//! `(record_id, integration_id)` order: a record write (records.rs,
+//! write_changes.rs), a finish (claims.rs), a Sync Now claim
+//! (run_claims.rs), an integration's removal (integrations.rs). Two of them
+//! then wait for each other in a line, never in a cycle; PostgreSQL would
+//! otherwise abort one as a deadlock, and a finish that fails so leaves its
+//! sync to be done again once the lease ends. Claims take no part: they
+//! skip locked rows instead of waiting (`SKIP LOCKED`).
+//!
 //! Hot paths send many rows per statement (`UNNEST` of arrays), never one
 //! round trip per row (BENCHMARKS.md). Timestamps are truncated to
 //! milliseconds on the way in, the precision the store contract promises and

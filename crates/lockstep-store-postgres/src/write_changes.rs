@@ -9,6 +9,14 @@
 //! PostgreSQL needs of CTEs that modify in one statement, as none sees the
 //! others' effects.
 //!
+//! **Lock order.** The existing states are locked in key order
+//! (`locked_states`, `ORDER BY … FOR UPDATE`) before any is updated, as
+//! every other statement that takes several states waits for them (a
+//! finish, claims.rs; a Sync Now claim, run_claims.rs): an `UPDATE … FROM
+//! UNNEST` alone takes its rows in whatever order the join meets them, and
+//! two such updates of overlapping states can each hold a row the other
+//! waits for. On the locking path the caller holds them already.
+//!
 //! **The check.** Every update names what it expects to find: a record its
 //! version as read, a state its status, claim and due time as read; records
 //! the write read but left alone are locked `FOR SHARE` at their read
@@ -115,6 +123,12 @@ pub(crate) async fn store(conn: &mut PgConnection, changes: &Changes<'_>) -> Res
              SELECT u.*, u.due_at FROM UNNEST($18::bigint[], $19::bigint[], $20::bigint[], $21::text[],
                  $22::timestamptz[], $23::timestamptz[], $24::bigint[], $25::int[], $26::bool[],
                  $27::timestamptz[], $28::jsonb[], $29::text[], $30::timestamptz[]) AS u ({STATE_COLUMNS})
+         ), locked_states AS MATERIALIZED (
+             SELECT l.record_id, l.integration_id FROM sync_states AS l
+             JOIN UNNEST($31::bigint[], $32::bigint[]) AS k (record_id, integration_id)
+                 ON l.record_id = k.record_id AND l.integration_id = k.integration_id
+             ORDER BY l.record_id, l.integration_id
+             FOR UPDATE OF l
          ), changed_states AS (
              UPDATE sync_states AS s
              SET status = u.status, due_at = u.due_at,
@@ -126,6 +140,7 @@ pub(crate) async fn store(conn: &mut PgConnection, changes: &Changes<'_>) -> Res
                  $36::int[], $37::bool[], $38::timestamptz[], $39::text[], $40::bigint[], $41::timestamptz[])
                  AS u (record_id, integration_id, status, due_at, pending_since, attempts,
                        changed_during_sync, updated_at, read_status, read_claim, read_due_at)
+             JOIN locked_states AS l ON l.record_id = u.record_id AND l.integration_id = u.integration_id
              WHERE s.record_id = u.record_id AND s.integration_id = u.integration_id
                AND s.status = u.read_status AND s.claim = u.read_claim
                AND s.due_at IS NOT DISTINCT FROM u.read_due_at
