@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/0008_notifications.sql")),
     (9, include_str!("../migrations/0009_console_sessions.sql")),
     (10, include_str!("../migrations/0010_sync_states_by_integration_status.sql")),
+    (11, include_str!("../migrations/0011_records_by_type_and_id.sql")),
 ];
 
 /// Applies the migrations not applied yet.

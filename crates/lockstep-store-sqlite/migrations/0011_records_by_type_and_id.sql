@@ -1,0 +1,14 @@
+-- A tenant's records of one type in id order: how `list_records` pages (the
+-- records API, and the second pass of a Sync Overview or Sync Now, which
+-- reads every record of the type). Without it the only index on the tenant
+-- and type is the unique key, ordered by external id, so each page read
+-- every record of the type and sorted them: a walk of N records cost N²/1000
+-- row reads (minutes at a million).
+--
+-- Not partial (PostgreSQL's `records_live_by_id` is `WHERE deleted_at IS
+-- NULL`): every record write sets `deleted_at`, and SQLite maintains a
+-- partial index whenever a column of its WHERE clause is written, so a
+-- partial index would cost every update an index write. This one holds
+-- none of the columns an update writes; the rare deleted record is skipped
+-- when its row is read.
+CREATE INDEX records_by_type_and_id ON records (tenant_id, record_type, id);
