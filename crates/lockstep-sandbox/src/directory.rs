@@ -45,7 +45,13 @@ pub struct Directory {
     users: BTreeMap<Seq, StoredUser>,
     indexes: Indexes,
     next_seq: Seq,
+    /// Where recent unfiltered pages ended: (position in creation order,
+    /// the `Seq` of the User there), newest last. See [`Directory::page`].
+    page_ends: Vec<(usize, Seq)>,
 }
+
+/// Page ends remembered: one per client paging through at the same time.
+const PAGE_ENDS: usize = 8;
 
 /// What a filtered read found.
 #[derive(Debug)]
@@ -59,7 +65,7 @@ pub struct Selection {
 
 impl Directory {
     pub fn new(base_url: String) -> Self {
-        Directory { base_url, users: BTreeMap::new(), indexes: Indexes::default(), next_seq: 0 }
+        Directory { base_url, users: BTreeMap::new(), indexes: Indexes::default(), next_seq: 0, page_ends: Vec::new() }
     }
 
     pub fn location(&self, id: &str) -> String {
@@ -82,6 +88,38 @@ impl Directory {
     /// Every User, in creation order.
     pub fn all(&self) -> impl Iterator<Item = &StoredUser> {
         self.users.values()
+    }
+
+    /// Up to `count` Users from position `offset` (0-based) in creation
+    /// order, rendered: a page of the unfiltered listing.
+    ///
+    /// Positions are not keys (a delete shifts every later User), so a page
+    /// would have to step over every User before it, and paging through a
+    /// million Users 1,000 at a time would step over 500 million. So each
+    /// page remembers where the next one starts, and a client asking for
+    /// exactly that position (as every client paging through does) starts
+    /// there directly. A create adds at the end and an update keeps its
+    /// User's place, so neither moves a remembered position; a delete
+    /// forgets them all.
+    pub fn page(&mut self, offset: usize, count: usize) -> Vec<Value> {
+        let known = self.page_ends.iter().position(|(position, _)| *position == offset);
+        let mut users: Vec<(&Seq, &StoredUser)> = match known {
+            Some(at) => {
+                let (_, seq) = self.page_ends.remove(at);
+                self.users.range(seq..).take(count.saturating_add(1)).collect()
+            }
+            None => self.users.iter().skip(offset).take(count.saturating_add(1)).collect(),
+        };
+        // One User past the page, if any: where the next page starts.
+        let next = if users.len() > count { users.pop().map(|(seq, _)| *seq) } else { None };
+        let page = users.into_iter().map(|(_, user)| self.render(user)).collect();
+        if let Some(next) = next {
+            if self.page_ends.len() == PAGE_ENDS {
+                self.page_ends.remove(0);
+            }
+            self.page_ends.push((offset + count, next));
+        }
+        page
     }
 
     /// The Users `filter` matches, in creation order. Filters on `id`,
@@ -183,6 +221,7 @@ impl Directory {
         };
         match self.users.remove(&seq) {
             Some(user) => {
+                self.page_ends.clear();
                 self.indexes.remove(seq, Keys::of(&user.id, &user.attributes));
                 true
             }

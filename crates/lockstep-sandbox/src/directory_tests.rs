@@ -120,6 +120,53 @@ fn a_seed_stores_every_user_or_none() {
     assert!(directory.by_user_name("dee").is_none());
 }
 
+/// Every page of `size` from the start, as the listing pages through.
+fn pages(directory: &mut Directory, size: usize) -> Vec<Vec<Value>> {
+    let mut pages = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = directory.page(offset, size);
+        if page.is_empty() {
+            return pages;
+        }
+        offset += page.len();
+        pages.push(page);
+    }
+}
+
+#[test]
+fn pages_are_the_users_in_creation_order_whatever_was_written_between_them() {
+    let mut directory = Directory::new(String::new());
+    for n in 0..50 {
+        directory.create(attrs(json!({"userName": format!("u{n:02}")})), &[]).expect("created");
+    }
+    let by_skip = |directory: &Directory, offset: usize, size: usize| -> Vec<Value> {
+        directory.all().skip(offset).take(size).map(|user| directory.render(user)).collect()
+    };
+    let all = pages(&mut directory, 7);
+    assert_eq!(all.len(), 8);
+    assert_eq!(all.concat(), by_skip(&directory, 0, 50));
+    // Writes between two pages of one walk: an update, a create and a delete.
+    let first = directory.page(0, 10);
+    let u05 = id_of(&directory, "u05");
+    directory.update(&u05, attrs(json!({"userName": "u05b"})), &[]).expect("updated");
+    directory.create(attrs(json!({"userName": "u50"})), &[]).expect("created");
+    assert_eq!(directory.page(10, 10), by_skip(&directory, 10, 10), "after an update and a create");
+    directory.delete(&id_of(&directory, "u03"));
+    assert_eq!(directory.page(20, 10), by_skip(&directory, 20, 10), "after a delete");
+    assert_eq!(first.len(), 10);
+    // Two walks at once, and a page asked for again.
+    let (mut a, mut b) = (0, 0);
+    while a < directory.len() {
+        assert_eq!(directory.page(a, 4), by_skip(&directory, a, 4));
+        assert_eq!(directory.page(b, 3), by_skip(&directory, b, 3));
+        assert_eq!(directory.page(b, 3), by_skip(&directory, b, 3));
+        (a, b) = (a + 4, b + 3);
+    }
+    assert_eq!(directory.page(0, 0), Vec::<Value>::new());
+    assert_eq!(directory.page(500, 10), Vec::<Value>::new());
+}
+
 #[test]
 fn updates_bump_the_version_and_keep_the_id() {
     let mut directory = Directory::new(String::new());

@@ -34,8 +34,11 @@ impl Projection {
         let Value::Object(full) = resource else {
             return resource;
         };
+        let id = full.get("id").cloned();
+        // Without `attributes` everything is returned: the resource itself
+        // is the start, not a copy of it (a page of a listing is a thousand).
         let mut out = if self.attributes.is_empty() {
-            full.clone()
+            full
         } else {
             let mut out = Map::new();
             for path in &self.attributes {
@@ -46,8 +49,8 @@ impl Projection {
         for path in &self.excluded {
             exclude(&mut out, path);
         }
-        if let Some(id) = full.get("id") {
-            out.insert("id".into(), id.clone());
+        if let Some(id) = id {
+            out.insert("id".into(), id);
         }
         let mut schemas = vec![Value::from(USER_SCHEMA)];
         if out.contains_key(ENTERPRISE_SCHEMA) {

@@ -145,7 +145,7 @@ fn list_response(s: &Shared, page: Page) -> Response {
     // RFC 7644 §3.4.2.4: startIndex below 1 means 1; a negative count means 0.
     let start = usize::try_from(page.start_index.unwrap_or(1).max(1)).unwrap_or(usize::MAX);
     let count = page.count.map_or(MAX_RESULTS, |c| usize::try_from(c.max(0)).unwrap_or(MAX_RESULTS)).min(MAX_RESULTS);
-    let directory = s.directory();
+    let mut directory = s.directory();
     let (total, resources): (usize, Vec<Value>) = match &page.filter {
         Some(filter) => {
             let selection = directory.select(filter);
@@ -154,19 +154,24 @@ fn list_response(s: &Shared, page: Page) -> Response {
             (total, selection.users.into_iter().skip(start - 1).take(count).map(|u| page.projection.apply(u)).collect())
         }
         // Unfiltered, only the page is rendered.
-        None => (
-            directory.len(),
-            directory.all().skip(start - 1).take(count).map(|u| page.projection.apply(directory.render(u))).collect(),
-        ),
+        None => {
+            let total = directory.len();
+            let users = directory.page(start - 1, count);
+            (total, users.into_iter().map(|u| page.projection.apply(u)).collect())
+        }
     };
     drop(directory);
-    let body = json!({
+    let mut body = json!({
         "schemas": [LIST_SCHEMA],
         "totalResults": total,
         "startIndex": start,
         "itemsPerPage": resources.len(),
-        "Resources": resources,
     });
+    // Moved in, not through `json!`, which would serialise every resource
+    // into a copy of itself.
+    if let Value::Object(fields) = &mut body {
+        fields.insert("Resources".into(), Value::Array(resources));
+    }
     scim_json(StatusCode::OK, &body)
 }
 
