@@ -310,10 +310,12 @@ impl Connector for ScimConnector {
                 format!("the third party does not list users: GET {} answered {}", self.users.path(), answer.status);
             return Err(ConnectorError::rejected(CANNOT_LIST, &message));
         }
-        let list = answer.json()?;
+        let mut list = answer.json()?;
         let total = list.get("totalResults").and_then(Value::as_u64);
-        let users = match list.get("Resources") {
-            Some(Value::Array(resources)) => resources.iter().cloned().filter_map(remote_user).collect(),
+        // Taken out of the answer, not cloned: a page is a thousand users.
+        let resources = list.as_object_mut().and_then(|list| list.remove("Resources"));
+        let users = match resources {
+            Some(Value::Array(resources)) => resources.into_iter().filter_map(remote_user).collect(),
             None | Some(Value::Null) => Vec::new(),
             Some(_) => {
                 return Err(ConnectorError::rejected(

@@ -157,14 +157,7 @@ impl JobHandler for SyncRunJob {
         };
         let walked = match run.overview_id {
             None => {
-                walk(
-                    store.as_ref(),
-                    tenant_id,
-                    &applier.rules.clone(),
-                    applier.connector.clone().as_ref(),
-                    &mut applier,
-                )
-                .await
+                walk(store.as_ref(), tenant_id, &applier.rules.clone(), applier.connector.clone(), &mut applier).await
             }
             Some(overview_id) => applier.apply_overview(overview_id).await,
         };

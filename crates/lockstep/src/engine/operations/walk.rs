@@ -10,13 +10,24 @@
 //! set of record ids already matched to a user (8 bytes each). A second
 //! pass over the records, in id order, finds the eligible ones no user
 //! matched: the creates.
+//!
+//! The next page is asked for as soon as this one has arrived, on its own
+//! task, so the third party prepares it (and Lockstep reads it) while this
+//! one is judged and saved: a walk takes about as long as the slower of
+//! the two sides, not both added up. Two pages at most are held at once.
+//! The requests are the same, in the same order, as one page after the
+//! other; only a Sync Now's pushes for one page now overlap the reading of
+//! the next. Its pushes change users of pages already read, and a SCIM
+//! listing keeps its order under updates (the sandbox lists in creation
+//! order), so the next page holds the same users either way.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use lockstep_store::{Record, Store, StoreError};
 
-use crate::connectors::{Connector, ConnectorError, RemoteUser};
+use crate::connectors::{Connector, ConnectorError, RemoteUser, UsersPage};
 use crate::domain::full_sync::{verdict, ThirdPartyUser, Verdict};
 use crate::domain::integration::IntegrationRules;
 use crate::engine::jobs::JobResult;
@@ -90,17 +101,21 @@ pub async fn walk(
     store: &dyn Store,
     tenant_id: i64,
     rules: &IntegrationRules,
-    connector: &dyn Connector,
+    connector: Arc<dyn Connector>,
     sink: &mut dyn Sink,
 ) -> Result<(), WalkError> {
     let mut matched: HashSet<i64> = HashSet::new();
     let mut start: u64 = 1;
-    loop {
-        let page = connector.list_users(start, PAGE).await.map_err(WalkError::Connector)?;
+    let mut next = Some(Prefetch::start(connector.clone(), start));
+    while let Some(fetching) = next.take() {
+        let page = fetching.page().await?;
         if page.users.is_empty() {
             break;
         }
         start += page.users.len() as u64;
+        if page.total.is_none_or(|total| start <= total) {
+            next = Some(Prefetch::start(connector.clone(), start));
+        }
         let ids: Vec<String> = page.users.iter().filter_map(|u| u.external_id.clone()).collect();
         let records: HashMap<String, Record> = if ids.is_empty() {
             HashMap::new()
@@ -129,9 +144,6 @@ pub async fn walk(
             }
         }
         sink.page(found).await?;
-        if page.total.is_some_and(|total| start > total) {
-            break;
-        }
     }
 
     let mut after = None;
@@ -152,4 +164,31 @@ pub async fn walk(
         }
     }
     Ok(())
+}
+
+/// A page of the third party's users being fetched on its own task.
+/// Dropped (the walk stopped), it stops the fetch.
+struct Prefetch(tokio::task::JoinHandle<Result<UsersPage, ConnectorError>>);
+
+impl Prefetch {
+    fn start(connector: Arc<dyn Connector>, start: u64) -> Prefetch {
+        Prefetch(tokio::spawn(async move { connector.list_users(start, PAGE).await }))
+    }
+
+    async fn page(mut self) -> Result<UsersPage, WalkError> {
+        match (&mut self.0).await {
+            Ok(page) => page.map_err(WalkError::Connector),
+            // A panic in the fetch is the walk's, as if it had fetched inline.
+            Err(error) => match error.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(error) => Err(WalkError::Stopped(format!("the listing was stopped: {error}"))),
+            },
+        }
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
