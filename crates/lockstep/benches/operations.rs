@@ -53,7 +53,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use serde_json::{json, Value};
-use support::process::{lockstep_bin, Process};
+use support::process::{lockstep_bin, lockstep_bins, Process};
 use support::{employee_id, percentile, Load, ENTERPRISE, OPERATOR};
 
 #[derive(Debug, Parser)]
@@ -182,8 +182,15 @@ fn shuffled(len: usize) -> Vec<u32> {
     order
 }
 
+/// A binary's name in the report (its file name).
+fn label(bin: &str) -> String {
+    Path::new(bin).file_name().map_or_else(|| bin.to_owned(), |name| name.to_string_lossy().into_owned())
+}
+
 /// One measured operation.
 struct Measured {
+    /// The `lockstep` that served it.
+    bin: String,
     scenario: &'static str,
     size: usize,
     seconds: f64,
@@ -191,6 +198,7 @@ struct Measured {
     server_seconds: f64,
     peak_rss: u64,
     idle_rss: u64,
+    resident_at_end: (u64, u64),
     lockstep_cpu: f64,
     sandbox_cpu: f64,
     detail: String,
@@ -225,25 +233,31 @@ async fn run(args: Args) -> anyhow::Result<()> {
         if settings.is_empty() { "defaults".into() } else { settings.join(" ") }
     );
     let dir = tempfile::tempdir()?;
+    let bins = lockstep_bins();
     let mut measured = Vec::new();
     for (index, &size) in args.overview.iter().enumerate().filter(|(_, &n)| n > 0) {
         let mut setup = seed(&args, dir.path(), &format!("overview{index}"), size, true).await?;
         for run in 1..=args.runs {
-            setup.restart(dir.path()).await?;
-            let m = overview(&args, &setup, size).await?;
-            report(run, &m);
-            measured.push(m);
+            for bin in &bins {
+                setup.restart(dir.path(), bin).await?;
+                let m = Measured { bin: label(bin), ..overview(&args, &setup, size).await? };
+                report(run, &m);
+                measured.push(m);
+            }
         }
         setup.stop().await?;
     }
     for (index, &size) in args.sync_now.iter().enumerate().filter(|(_, &n)| n > 0) {
         for run in 1..=args.runs {
-            let mut setup = seed(&args, dir.path(), &format!("syncnow{index}r{run}"), size, false).await?;
-            setup.restart(dir.path()).await?;
-            let m = sync_now(&args, &setup, size).await?;
-            report(run, &m);
-            measured.push(m);
-            setup.stop().await?;
+            for (b, bin) in bins.iter().enumerate() {
+                let tenant = format!("syncnow{index}r{run}b{b}");
+                let mut setup = seed(&args, dir.path(), &tenant, size, false).await?;
+                setup.restart(dir.path(), bin).await?;
+                let m = Measured { bin: label(bin), ..sync_now(&args, &setup, size).await? };
+                report(run, &m);
+                measured.push(m);
+                setup.stop().await?;
+            }
         }
     }
     summary(&measured);
@@ -263,7 +277,7 @@ async fn seed(args: &Args, dir: &Path, label: &str, size: usize, directory: bool
     };
     let http = reqwest::Client::builder().pool_max_idle_per_host(8).build()?;
     let sandbox = start_sandbox(&http, dir).await?;
-    let serve = start_serve(&http, dir, &database_url).await?;
+    let serve = start_serve(&http, dir, &database_url, &lockstep_bin()).await?;
     let token = support::create_tenant(&http, &serve.base_url, label).await?;
     let patched = http
         .patch(format!("{}/v1/settings", serve.base_url))
@@ -318,14 +332,14 @@ async fn seed(args: &Args, dir: &Path, label: &str, size: usize, directory: bool
     Ok(Setup { database_url, serve, sandbox, token, integration, http })
 }
 
-async fn start_serve(http: &reqwest::Client, dir: &Path, database_url: &str) -> anyhow::Result<Process> {
+async fn start_serve(http: &reqwest::Client, dir: &Path, database_url: &str, bin: &str) -> anyhow::Result<Process> {
     // PostgreSQL needs a configured secret key; SQLite makes one beside its
     // database, which a restart finds again.
     let key = database_url
         .starts_with("postgres")
         .then(|| std::env::var("LOCKSTEP_SECRET_KEYS").unwrap_or_else(|_| bench_secret_key().to_owned()));
     Process::start("lockstep serve", &dir.join("serve.log"), http, "", "/healthz", |port| {
-        let mut command = Command::new(lockstep_bin());
+        let mut command = Command::new(bin);
         command
             .arg("serve")
             .env("LOCKSTEP_DATABASE_URL", database_url)
@@ -363,10 +377,10 @@ async fn start_sandbox(http: &reqwest::Client, dir: &Path) -> anyhow::Result<Pro
 }
 
 impl Setup {
-    /// Stops `lockstep serve` and starts it again on the same store: the
-    /// peak RSS counts from here.
-    async fn restart(&mut self, dir: &Path) -> anyhow::Result<()> {
-        let serve = start_serve(&self.http, dir, &self.database_url).await?;
+    /// Stops `lockstep serve` and starts it again on the same store, as
+    /// `bin`: the peak RSS counts from here.
+    async fn restart(&mut self, dir: &Path, bin: &str) -> anyhow::Result<()> {
+        let serve = start_serve(&self.http, dir, &self.database_url, bin).await?;
         let old = std::mem::replace(&mut self.serve, serve);
         old.stop().await
     }
@@ -422,6 +436,7 @@ impl Setup {
         let usage = Usage {
             peak_rss,
             idle_rss,
+            resident_at_end: self.serve.resident()?,
             lockstep_cpu: self.serve.cpu_seconds()? - lockstep_cpu,
             sandbox_cpu: self.sandbox.cpu_seconds()? - sandbox_cpu,
         };
@@ -433,6 +448,8 @@ impl Setup {
 struct Usage {
     peak_rss: u64,
     idle_rss: u64,
+    /// Anonymous and file-backed resident memory when it ended.
+    resident_at_end: (u64, u64),
     lockstep_cpu: f64,
     sandbox_cpu: f64,
 }
@@ -458,12 +475,14 @@ async fn overview(args: &Args, setup: &Setup, size: usize) -> anyhow::Result<Mea
     anyhow::ensure!(body["summary"] == expected, "the overview found {} where {expected} was seeded", body["summary"]);
     let s = &body["summary"];
     Ok(Measured {
+        bin: String::new(),
         scenario: "overview",
         size,
         seconds,
         server_seconds: span(&body, "created_at", "finished_at"),
         peak_rss: usage.peak_rss,
         idle_rss: usage.idle_rss,
+        resident_at_end: usage.resident_at_end,
         lockstep_cpu: usage.lockstep_cpu,
         sandbox_cpu: usage.sandbox_cpu,
         detail: format!(
@@ -493,12 +512,14 @@ async fn sync_now(args: &Args, setup: &Setup, size: usize) -> anyhow::Result<Mea
         .await?;
     anyhow::ensure!(stats["users"] == size, "the sandbox holds {} users, not {size}", stats["users"]);
     Ok(Measured {
+        bin: String::new(),
         scenario: "sync now",
         size,
         seconds,
         server_seconds: span(&body, "started_at", "finished_at"),
         peak_rss: usage.peak_rss,
         idle_rss: usage.idle_rss,
+        resident_at_end: usage.resident_at_end,
         lockstep_cpu: usage.lockstep_cpu,
         sandbox_cpu: usage.sandbox_cpu,
         detail: format!("counts {}; sandbox requests {}", body["counts"], stats["stats"]["by_method"]),
@@ -511,14 +532,17 @@ fn mb(bytes: u64) -> f64 {
 
 fn report(run: usize, m: &Measured) {
     println!(
-        "  {} {} run {run}: {:.2} s ({:.2} s in the store's timestamps), {:.0}/s; peak RSS {:.0} MB (idle {:.0} MB); CPU: lockstep serve {:.1} s, sandbox {:.1} s",
+        "  {} {} run {run} ({}): {:.2} s ({:.2} s in the store's timestamps), {:.0}/s; peak RSS {:.0} MB (idle {:.0} MB; at the end {:.0} MB anonymous, {:.0} MB files); CPU: lockstep serve {:.1} s, sandbox {:.1} s",
         m.scenario,
         m.size,
+        m.bin,
         m.seconds,
         m.server_seconds,
         m.size as f64 / m.seconds,
         mb(m.peak_rss),
         mb(m.idle_rss),
+        mb(m.resident_at_end.0),
+        mb(m.resident_at_end.1),
         m.lockstep_cpu,
         m.sandbox_cpu
     );
@@ -526,17 +550,30 @@ fn report(run: usize, m: &Measured) {
 }
 
 fn summary(measured: &[Measured]) {
-    println!("\n| operation | employees | run | seconds | per second | peak RSS | lockstep CPU | sandbox CPU |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    let mut previous = ("", 0);
-    let mut run = 0;
+    let bins = measured.iter().any(|m| m.bin != measured[0].bin);
+    println!(
+        "\n| operation | employees |{} run | seconds | per second | peak RSS | lockstep CPU | sandbox CPU |",
+        if bins { " lockstep |" } else { "" }
+    );
+    println!("|---|---:|{}---:|---:|---:|---:|---:|---:|", if bins { "---|" } else { "" });
+    let key = |m: &Measured| (m.scenario, m.size, m.bin.clone());
+    let mut runs: Vec<((&str, usize, String), usize)> = Vec::new();
     for m in measured {
-        run = if previous == (m.scenario, m.size) { run + 1 } else { 1 };
-        previous = (m.scenario, m.size);
+        let run = match runs.iter_mut().find(|(k, _)| *k == key(m)) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                runs.push((key(m), 1));
+                1
+            }
+        };
         println!(
-            "| {} | {} | {run} | {:.2} | {:.0} | {:.0} MB | {:.1} s | {:.1} s |",
+            "| {} | {} |{} {run} | {:.2} | {:.0} | {:.0} MB | {:.1} s | {:.1} s |",
             m.scenario,
             m.size,
+            if bins { format!(" {} |", m.bin) } else { String::new() },
             m.seconds,
             m.size as f64 / m.seconds,
             mb(m.peak_rss),
@@ -544,18 +581,21 @@ fn summary(measured: &[Measured]) {
             m.sandbox_cpu
         );
     }
-    let mut groups: Vec<(&str, usize)> = measured.iter().map(|m| (m.scenario, m.size)).collect();
-    groups.dedup();
-    for (scenario, size) in groups {
-        let mut seconds: Vec<f64> =
-            measured.iter().filter(|m| (m.scenario, m.size) == (scenario, size)).map(|m| m.seconds).collect();
+    for (group, _) in runs {
+        let of_group: Vec<&Measured> = measured.iter().filter(|m| key(m) == group).collect();
+        let mut seconds: Vec<f64> = of_group.iter().map(|m| m.seconds).collect();
         seconds.sort_by(f64::total_cmp);
-        let peak = measured.iter().filter(|m| (m.scenario, m.size) == (scenario, size)).map(|m| m.peak_rss).max();
+        let mut cpu: Vec<f64> = of_group.iter().map(|m| m.lockstep_cpu).collect();
+        cpu.sort_by(f64::total_cmp);
+        let peak = of_group.iter().map(|m| m.peak_rss).max().unwrap_or_default();
         let median = percentile(&seconds, 0.5).unwrap_or(f64::NAN);
+        let (scenario, size, bin) = group;
         println!(
-            "{scenario} of {size}: median {median:.2} s ({:.0}/s), highest peak RSS {:.0} MB",
+            "{scenario} of {size}{}: median {median:.2} s ({:.0}/s), lockstep CPU median {:.1} s, highest peak RSS {:.0} MB",
+            if bins { format!(" ({bin})") } else { String::new() },
             size as f64 / median,
-            mb(peak.unwrap_or_default())
+            percentile(&cpu, 0.5).unwrap_or(f64::NAN),
+            mb(peak)
         );
     }
 }

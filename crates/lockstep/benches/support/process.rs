@@ -14,11 +14,20 @@ const STARTUP: Duration = Duration::from_secs(60);
 /// How long a stopped process gets to exit before it is killed.
 const SHUTDOWN: Duration = Duration::from_secs(30);
 
-/// The `lockstep` binary cargo built beside this benchmark (release, with
-/// `cargo bench`), or the one `BENCH_LOCKSTEP_BIN` names (to compare an
-/// older build against this one, alternating, in one session).
+/// The `lockstep` binaries to run: the one cargo built beside this
+/// benchmark (release, with `cargo bench`), or those `BENCH_LOCKSTEP_BIN`
+/// lists, comma-separated (to compare older builds against this one,
+/// alternating, in one session on one seeded store).
+pub fn lockstep_bins() -> Vec<String> {
+    match std::env::var("BENCH_LOCKSTEP_BIN") {
+        Ok(list) if !list.trim().is_empty() => list.split(',').map(|bin| bin.trim().to_owned()).collect(),
+        _ => vec![env!("CARGO_BIN_EXE_lockstep").to_owned()],
+    }
+}
+
+/// The first of [`lockstep_bins`]: the one that seeds and serves the sandbox.
 pub fn lockstep_bin() -> String {
-    std::env::var("BENCH_LOCKSTEP_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_lockstep").to_owned())
+    lockstep_bins().swap_remove(0)
 }
 
 /// A free port on 127.0.0.1 (free when asked; a process that loses the race
@@ -82,6 +91,19 @@ impl Process {
     /// The process's peak resident set (`VmHWM`) and its resident set now
     /// (`VmRSS`), in bytes.
     pub fn memory(&self) -> anyhow::Result<(u64, u64)> {
+        let [peak, now] = self.status_kib(["VmHWM:", "VmRSS:"])?;
+        Ok((peak, now))
+    }
+
+    /// What the resident set is now: anonymous memory (the heap: caches,
+    /// buffers) and mapped files, in bytes.
+    pub fn resident(&self) -> anyhow::Result<(u64, u64)> {
+        let [anonymous, files] = self.status_kib(["RssAnon:", "RssFile:"])?;
+        Ok((anonymous, files))
+    }
+
+    /// Fields of `/proc/<pid>/status` given in kB, in bytes.
+    fn status_kib<const N: usize>(&self, names: [&str; N]) -> anyhow::Result<[u64; N]> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
         let field = |name: &str| -> anyhow::Result<u64> {
             let line = status
@@ -91,7 +113,11 @@ impl Process {
             let kib: u64 = line.trim().trim_end_matches("kB").trim().parse()?;
             Ok(kib * 1024)
         };
-        Ok((field("VmHWM:")?, field("VmRSS:")?))
+        let mut values = [0; N];
+        for (value, name) in values.iter_mut().zip(names) {
+            *value = field(name)?;
+        }
+        Ok(values)
     }
 
     /// CPU seconds the process has used so far (user + system, all threads).
