@@ -117,7 +117,7 @@ pub async fn walk(
             next = Some(Prefetch::start(connector.clone(), start));
         }
         let ids: Vec<String> = page.users.iter().filter_map(|u| u.external_id.clone()).collect();
-        let records: HashMap<String, Record> = if ids.is_empty() {
+        let mut records: HashMap<String, Record> = if ids.is_empty() {
             HashMap::new()
         } else {
             store
@@ -130,13 +130,11 @@ pub async fn walk(
         let mut found = Vec::with_capacity(page.users.len());
         for user in page.users {
             // A second user with the same externalId is not ours to touch:
-            // the record is matched to the first one only.
-            let record = user
-                .external_id
-                .as_ref()
-                .and_then(|id| records.get(id))
-                .filter(|record| matched.insert(record.id))
-                .cloned();
+            // the record is matched to the first one only (taken out of the
+            // page's records, not copied: a later user with that id finds
+            // none, or one already matched).
+            let record =
+                user.external_id.as_ref().and_then(|id| records.remove(id)).filter(|record| matched.insert(record.id));
             let judged =
                 verdict(rules, record.as_ref(), Some(ThirdPartyUser { active: user.active, resource: &user.resource }));
             if judged != Verdict::Ignored {
