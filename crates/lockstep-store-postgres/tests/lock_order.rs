@@ -16,10 +16,11 @@ use std::sync::Arc;
 
 use lockstep_store::conformance::support::{at, finish, integration, put, tenant, EMPLOYEE};
 use lockstep_store::conformance::TestPlanner;
-use lockstep_store::{ClaimedSync, Store, SyncOutcome};
+use lockstep_store::{ClaimedSync, Store, StoreResult, SyncOutcome};
 use lockstep_store_postgres::PgStore;
 use serde_json::json;
 use tokio::sync::Barrier;
+use tokio::task::JoinHandle;
 
 const RECORDS: usize = 40;
 const ROUNDS: i64 = 60;
@@ -33,6 +34,23 @@ async fn claim_in_reverse(store: &Arc<dyn Store>, now: i64) -> Vec<ClaimedSync> 
     let mut claimed = store.claim_due_syncs(at(now), at(now + 60), 1_000).await.unwrap();
     claimed.sort_by_key(|c| std::cmp::Reverse((c.state.record_id, c.state.integration_id)));
     claimed
+}
+
+/// Finishes every claimed sync as synced at `now`, on its own task, once
+/// `barrier` lets it go (with the other side's call).
+fn finish_all_after(
+    barrier: &Arc<Barrier>,
+    workers: &Arc<dyn Store>,
+    claimed: &[ClaimedSync],
+    now: i64,
+) -> JoinHandle<StoreResult<Vec<bool>>> {
+    let finishes: Vec<_> =
+        claimed.iter().map(|c| finish(&c.state, SyncOutcome::Synced { remote_id: None }, at(now))).collect();
+    let (barrier, workers) = (barrier.clone(), workers.clone());
+    tokio::spawn(async move {
+        barrier.wait().await;
+        workers.finish_syncs(finishes).await
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,14 +74,7 @@ async fn finishes_and_writes_of_the_same_states_never_deadlock() {
         // While the workers finish every claimed sync, the next change of
         // every record arrives and marks the same states changed during sync.
         let barrier = Arc::new(Barrier::new(2));
-        let finishes = claimed.iter().map(|c| finish(&c.state, SyncOutcome::Synced { remote_id: None }, at(now + 1)));
-        let finishing = {
-            let (workers, barrier, finishes) = (workers.clone(), barrier.clone(), finishes.collect());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                workers.finish_syncs(finishes).await
-            })
-        };
+        let finishing = finish_all_after(&barrier, &workers, &claimed, now + 1);
         let later = TestPlanner::pending(&integrations, at(now + 1), at(now + 50));
         let writes: Vec<_> = keys.iter().map(|key| put(key, json!({ "round": round, "again": true }))).collect();
         barrier.wait().await;
@@ -93,14 +104,7 @@ async fn removing_an_integration_while_its_syncs_finish_never_deadlocks() {
         assert_eq!(claimed.len(), RECORDS);
 
         let barrier = Arc::new(Barrier::new(2));
-        let finishes = claimed.iter().map(|c| finish(&c.state, SyncOutcome::Synced { remote_id: None }, at(now + 1)));
-        let finishing = {
-            let (workers, barrier, finishes) = (workers.clone(), barrier.clone(), finishes.collect());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                workers.finish_syncs(finishes).await
-            })
-        };
+        let finishing = finish_all_after(&barrier, &workers, &claimed, now + 1);
         barrier.wait().await;
         let removed = admins.delete_integration(tenant.id, okta).await;
         let finished = finishing.await.unwrap();
