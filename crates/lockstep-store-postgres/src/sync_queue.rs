@@ -28,8 +28,12 @@ impl SyncQueue for PgStore {
     ) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         // The record first, as a record write locks it (records.rs), so the
-        // two never wait for each other in a cycle.
-        sqlx::query("SELECT 1 FROM records WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
+        // two never wait for each other in a cycle. `tenant_id + 0` is the
+        // same test made useless to an index, so the row is found by its
+        // primary key: for a tenant the statistics have not seen yet,
+        // PostgreSQL took `tenant_id = $1` for the narrower condition and
+        // walked every record of the tenant (65 ms at 100,000, not 0.03).
+        sqlx::query("SELECT 1 FROM records WHERE id = $2 AND tenant_id + 0 = $1 FOR UPDATE")
             .bind(tenant_id)
             .bind(record_id)
             .execute(&mut *tx)
@@ -47,7 +51,7 @@ impl SyncQueue for PgStore {
                  RETURNING integration_id
              ), cleared AS (
                  UPDATE records SET debounce = debounce - ARRAY(SELECT integration_id::text FROM moved)
-                 WHERE tenant_id = $1 AND id = $2 AND EXISTS (SELECT 1 FROM moved)
+                 WHERE id = $2 AND tenant_id + 0 = $1 AND EXISTS (SELECT 1 FROM moved)
              )
              SELECT count(*) FROM moved",
         )

@@ -10,6 +10,10 @@
 //! such a table, turns autovacuum off for it, runs the store's batch-sized
 //! operations through a store whose connections log every plan
 //! (`auto_explain`, as notices the test reads back), and looks for scans.
+//!
+//! The same holds for a tenant that loaded its records since the last
+//! ANALYZE while others are in the statistics: records asked for by id are
+//! probed by id, not found by walking the tenant's key.
 
 mod support;
 
@@ -17,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use lockstep_store::conformance::support::{at, finish, integration, put, tenant, EMPLOYEE};
 use lockstep_store::conformance::TestPlanner;
-use lockstep_store::{Store, SyncOutcome};
+use lockstep_store::{RunClaim, Store, SyncOutcome};
 use lockstep_store_postgres::PgStore;
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
@@ -76,6 +80,70 @@ async fn batches_probe_by_key_on_tables_without_statistics() {
         scans.len(),
         scans.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n\n")
     );
+}
+
+/// Records of the tenant that was analysed, and of the one loaded since.
+const PER_TENANT: i64 = 20_000;
+
+/// A tenant that loaded its records after the last ANALYZE is absent from
+/// the statistics, so PostgreSQL estimates that it has one record: probing
+/// the unique key (tenant, type, external id) by the tenant alone then
+/// looks as cheap as probing the primary key, and was chosen, walking every
+/// record of the tenant for each record asked for by id (60 ms an id at
+/// 100,000). A Sync Now claims its records by id, and a retry locks its
+/// record by id: neither may use the tenant's key.
+#[tokio::test]
+async fn records_asked_for_by_id_are_probed_by_id_for_a_tenant_the_statistics_have_not_seen() {
+    let url = support::fresh_database().await;
+    let setup: Arc<dyn Store> = Arc::new(PgStore::connect(&url).await.unwrap());
+    setup.migrate().await.unwrap();
+    let mut conn = PgConnection::connect(&url).await.unwrap();
+    sqlx::query("ALTER TABLE records SET (autovacuum_enabled = false)").execute(&mut conn).await.unwrap();
+    let (seen, _) = tenant(&setup, "seen").await;
+    load_records(&mut conn, seen.id, PER_TENANT).await;
+    sqlx::query("ANALYZE records").execute(&mut conn).await.unwrap();
+    let (unseen, _) = tenant(&setup, "unseen").await;
+    let okta = integration(&setup, unseen.id, "Okta").await;
+    load_records(&mut conn, unseen.id, PER_TENANT).await;
+    let ids: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM records WHERE tenant_id = $1 ORDER BY external_id DESC LIMIT 16")
+            .bind(unseen.id)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+
+    let plans = Plans::default();
+    let _capture = tracing::subscriber::set_default(tracing_subscriber::registry().with(plans.clone()));
+    let store: Arc<dyn Store> = Arc::new(PgStore::connect(&explaining(&url)).await.unwrap());
+    let claims = store.claim_syncs_for_run(unseen.id, okta, &ids, at(10), at(70)).await.unwrap();
+    assert!(claims.iter().all(|c| matches!(c, RunClaim::Claimed(_))), "every record claimed: {claims:?}");
+    store.retry_failed(unseen.id, ids[0], None, at(20)).await.unwrap();
+
+    let plans = plans.0.lock().unwrap();
+    assert!(plans.iter().any(|plan| plan.contains("records_pkey")), "no plan probed records: {plans:?}");
+    let by_tenant: Vec<&String> = plans.iter().filter(|plan| plan.contains("records_external_id_key")).collect();
+    assert!(
+        by_tenant.is_empty(),
+        "{} statements walked the tenant's records instead of probing ids:\n{}",
+        by_tenant.len(),
+        by_tenant.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n\n")
+    );
+}
+
+/// `n` employees of `tenant_id`, inserted in SQL.
+async fn load_records(conn: &mut PgConnection, tenant_id: i64, n: i64) {
+    sqlx::query(
+        "INSERT INTO records (tenant_id, record_type, external_id, fields, version, created_at, updated_at)
+         SELECT $1, $2, 'e' || lpad(n::text, 7, '0'), jsonb_build_object('n', 0), 1, $3, $3
+         FROM generate_series(1, $4) AS n",
+    )
+    .bind(tenant_id)
+    .bind(EMPLOYEE)
+    .bind(at(0))
+    .bind(n)
+    .execute(conn)
+    .await
+    .unwrap();
 }
 
 /// Loads [`LOADED`] synced employees with a state per integration, in SQL,
