@@ -35,9 +35,7 @@ const LOADED: i64 = 100_000;
 
 #[tokio::test]
 async fn batches_probe_by_key_on_tables_without_statistics() {
-    let url = support::fresh_database().await;
-    let setup: Arc<dyn Store> = Arc::new(PgStore::connect(&url).await.unwrap());
-    setup.migrate().await.unwrap();
+    let (url, setup) = migrated().await;
     let (tenant, _) = tenant(&setup, "acme").await;
     let mut integrations = Vec::new();
     for name in ["Okta", "Payroll", "Directory"] {
@@ -94,9 +92,7 @@ const PER_TENANT: i64 = 20_000;
 /// record by id: neither may use the tenant's key.
 #[tokio::test]
 async fn records_asked_for_by_id_are_probed_by_id_for_a_tenant_the_statistics_have_not_seen() {
-    let url = support::fresh_database().await;
-    let setup: Arc<dyn Store> = Arc::new(PgStore::connect(&url).await.unwrap());
-    setup.migrate().await.unwrap();
+    let (url, setup) = migrated().await;
     let mut conn = PgConnection::connect(&url).await.unwrap();
     sqlx::query("ALTER TABLE records SET (autovacuum_enabled = false)").execute(&mut conn).await.unwrap();
     let (seen, _) = tenant(&setup, "seen").await;
@@ -130,6 +126,14 @@ async fn records_asked_for_by_id_are_probed_by_id_for_a_tenant_the_statistics_ha
     );
 }
 
+/// A fresh database, migrated, and a store on it.
+async fn migrated() -> (String, Arc<dyn Store>) {
+    let url = support::fresh_database().await;
+    let store: Arc<dyn Store> = Arc::new(PgStore::connect(&url).await.unwrap());
+    store.migrate().await.unwrap();
+    (url, store)
+}
+
 /// `n` employees of `tenant_id`, inserted in SQL.
 async fn load_records(conn: &mut PgConnection, tenant_id: i64, n: i64) {
     sqlx::query(
@@ -153,18 +157,7 @@ async fn load_without_statistics(url: &str, tenant_id: i64, integrations: &[i64]
     for table in ["records", "sync_states"] {
         sqlx::query(&format!("ALTER TABLE {table} SET (autovacuum_enabled = false)")).execute(&mut conn).await.unwrap();
     }
-    sqlx::query(
-        "INSERT INTO records (tenant_id, record_type, external_id, fields, version, created_at, updated_at)
-         SELECT $1, $2, 'e' || lpad(n::text, 7, '0'), jsonb_build_object('n', 0), 1, $3, $3
-         FROM generate_series(1, $4) AS n",
-    )
-    .bind(tenant_id)
-    .bind(EMPLOYEE)
-    .bind(at(0))
-    .bind(LOADED)
-    .execute(&mut conn)
-    .await
-    .unwrap();
+    load_records(&mut conn, tenant_id, LOADED).await;
     sqlx::query(
         "INSERT INTO sync_states (record_id, integration_id, tenant_id, status, claim, last_synced_at, updated_at)
          SELECT r.id, i, $1, 'synced', 1, $2, $2 FROM records AS r CROSS JOIN UNNEST($3::bigint[]) AS i",
